@@ -1,0 +1,3 @@
+"""cam calculators. ``CALCULATORS`` maps registered names to their classes, imported lazily."""
+
+CALCULATORS: dict[str, str] = {}

@@ -1,0 +1,3 @@
+"""maskrcnn calculators. ``CALCULATORS`` maps registered names to their classes, imported lazily."""
+
+CALCULATORS: dict[str, str] = {}

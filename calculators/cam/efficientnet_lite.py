@@ -181,6 +181,7 @@ def load_efficientnet_lite0(pretrained: bool = True) -> EfficientNetLite0:
         expected = model.state_dict()
         for name, tensor in state.items():
             if name in expected and expected[name].shape != tensor.shape:
-                raise ValueError(f"{name}: checkpoint shape {tuple(tensor.shape)} != model {tuple(expected[name].shape)}")
+                model_shape = tuple(expected[name].shape)
+                raise ValueError(f"{name}: checkpoint shape {tuple(tensor.shape)} != model shape {model_shape}")
         model.load_state_dict(state, strict=True)
     return model.eval()

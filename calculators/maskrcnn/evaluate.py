@@ -50,9 +50,7 @@ def _xywh(box: np.ndarray) -> list[float]:
     return [x1, y1, x2 - x1, y2 - y1]
 
 
-def build_coco_ground_truth(
-    ground_truth: Sequence[tuple[np.ndarray, np.ndarray]], class_names: Sequence[str]
-) -> COCO:
+def build_coco_ground_truth(ground_truth: Sequence[tuple[np.ndarray, np.ndarray]], class_names: Sequence[str]) -> COCO:
     """An in-memory ``COCO`` object; image ids are 1-based positions, category ids are the labels."""
     images, annotations = [], []
     for image_id, (masks, labels) in enumerate(ground_truth, start=1):

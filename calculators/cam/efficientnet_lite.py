@@ -81,7 +81,7 @@ class MBConvBlock(nn.Module):
         self._bn1 = _bn(mid)
         self._project_conv = Conv2dSame(mid, out_channels, 1, bias=False)
         self._bn2 = _bn(out_channels)
-        self.act = nn.ReLU6(inplace=True)
+        self.act = nn.ReLU6()
         self.has_skip = stride == 1 and in_channels == out_channels
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -113,7 +113,8 @@ class EfficientNetLite0(nn.Module):
         self._conv_head = Conv2dSame(last, HEAD_CHANNELS, 1, bias=False)
         self._bn1 = _bn(HEAD_CHANNELS)
         self._fc = nn.Linear(HEAD_CHANNELS, num_classes)
-        self.act = nn.ReLU6(inplace=True)
+        self.stem_act = nn.ReLU6()
+        self.head_act = nn.ReLU6()  # its own module, so a hook on it sees exactly the CAM features
 
     @property
     def classifier(self) -> nn.Linear:
@@ -121,14 +122,14 @@ class EfficientNetLite0(nn.Module):
         return self._fc
 
     def _stem(self, x: torch.Tensor) -> torch.Tensor:
-        return self.act(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
+        return self.stem_act(self._bn0(self._conv_stem(x)))  # (B, 32, H/2, W/2)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """(B, 3, H, W) normalised RGB -> (B, 1280, ceil(H/32), ceil(W/32)) features after the head conv."""
         h = self._stem(x)
         for block in self._blocks:
             h = block(h)
-        return self.act(self._bn1(self._conv_head(h)))
+        return self.head_act(self._bn1(self._conv_head(h)))
 
     def forward_pyramid(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """(B, 3, H, W) -> {"C2": (B, 24, H/4, W/4), "C3": (B, 40, H/8, W/8), "C4": (B, 112, H/16, W/16),

@@ -1,0 +1,102 @@
+"""Crop a (rotated) region of interest out of an image into a model input tensor (MediaPipe's CPU
+``ImageToTensorCalculator``, ``image_to_tensor_converter_opencv.cc`` + ``image_to_tensor_utils.cc``).
+
+1. The ROI is a NormalizedRect scaled to pixels, or the whole image when none is given.
+2. With ``keep_aspect_ratio`` the ROI is enlarged on its short axis to the tensor's aspect ratio (``PadRoi``); the
+   enlarged fractions are the *letterbox padding* (left, top, right, bottom), needed later to undo it.
+3. ``cv2.boxPoints`` of the rotated rect are mapped by a perspective transform onto the tensor corners
+   (0,H), (0,0), (W,0), (W,H) and the uint8 image is warped with bilinear interpolation, then scaled to the range.
+Border modes: palm detection pads with zeros (``BORDER_ZERO``); the landmark crop leaves the option unset, which
+means ``BORDER_REPLICATE``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from graphflow.types import NormalizedRect
+
+BORDER_MODES = {"zero": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE}
+
+
+@dataclass(frozen=True)
+class PixelRoi:
+    """A rotated rectangle in pixels: centre, size, rotation (radians, MediaPipe's sign)."""
+
+    center_x: float
+    center_y: float
+    width: float
+    height: float
+    rotation: float = 0.0
+
+
+def roi_in_pixels(rect: NormalizedRect | None, image_width: int, image_height: int) -> PixelRoi:
+    """The ROI in pixels (``GetRoi``): the whole image when ``rect`` is None."""
+    if rect is None:
+        return PixelRoi(image_width / 2.0, image_height / 2.0, float(image_width), float(image_height), 0.0)
+    return PixelRoi(
+        rect.x_center * image_width,
+        rect.y_center * image_height,
+        rect.width * image_width,
+        rect.height * image_height,
+        rect.rotation,
+    )
+
+
+def pad_roi(roi: PixelRoi, tensor_width: int, tensor_height: int) -> tuple[PixelRoi, np.ndarray]:
+    """Enlarge ``roi`` to the tensor's aspect ratio, centred (``PadRoi`` with keep_aspect_ratio).
+
+    Returns the enlarged roi and the letterbox padding (4,) float32 (left, top, right, bottom) as fractions of the
+    tensor.
+    """
+    tensor_aspect = tensor_height / tensor_width
+    roi_aspect = roi.height / roi.width
+    if tensor_aspect > roi_aspect:
+        new_w, new_h = roi.width, roi.width * tensor_aspect
+        vertical, horizontal = (1.0 - roi_aspect / tensor_aspect) / 2.0, 0.0
+    else:
+        new_w, new_h = roi.height / tensor_aspect, roi.height
+        vertical, horizontal = 0.0, (1.0 - tensor_aspect / roi_aspect) / 2.0
+    padded = PixelRoi(roi.center_x, roi.center_y, new_w, new_h, roi.rotation)
+    return padded, np.array([horizontal, vertical, horizontal, vertical], np.float32)
+
+
+def warp_roi(image: np.ndarray, roi: PixelRoi, tensor_width: int, tensor_height: int, border: str) -> np.ndarray:
+    """Bilinear crop of the rotated ``roi`` into a (tensor_height, tensor_width, 3) uint8 array."""
+    box = ((roi.center_x, roi.center_y), (roi.width, roi.height), np.float32(roi.rotation) * 180.0 / np.pi)
+    src = cv2.boxPoints(box).astype(np.float32)
+    w, h = float(tensor_width), float(tensor_height)
+    dst = np.array([[0.0, h], [0.0, 0.0], [w, 0.0], [w, h]], np.float32)
+    matrix = cv2.getPerspectiveTransform(src, dst)
+    return cv2.warpPerspective(
+        image, matrix, (tensor_width, tensor_height), flags=cv2.INTER_LINEAR, borderMode=BORDER_MODES[border]
+    )
+
+
+def image_to_tensor(
+    image: np.ndarray,
+    rect: NormalizedRect | None,
+    tensor_width: int,
+    tensor_height: int,
+    keep_aspect_ratio: bool = True,
+    border: str = "replicate",
+    value_range: tuple[float, float] = (0.0, 1.0),
+) -> tuple[np.ndarray, np.ndarray]:
+    """One model input from an (H, W, 3) uint8 RGB image.
+
+    Returns (tensor (3, tensor_height, tensor_width) float32 in ``value_range``, letterbox padding (4,) float32
+    (left, top, right, bottom) fractions; zeros without ``keep_aspect_ratio``).
+    """
+    if border not in BORDER_MODES:
+        raise ValueError(f"border must be one of {sorted(BORDER_MODES)}, got {border!r}")
+    roi = roi_in_pixels(rect, image.shape[1], image.shape[0])
+    padding = np.zeros(4, np.float32)
+    if keep_aspect_ratio:
+        roi, padding = pad_roi(roi, tensor_width, tensor_height)
+    crop = warp_roi(image, roi, tensor_width, tensor_height, border)
+    lo, hi = value_range
+    tensor = crop.astype(np.float32) * np.float32((hi - lo) / 255.0) + np.float32(lo)
+    return np.ascontiguousarray(tensor.transpose(2, 0, 1)), padding

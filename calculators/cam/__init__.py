@@ -1,3 +1,6 @@
 """cam calculators. ``CALCULATORS`` maps registered names to their classes, imported lazily."""
 
-CALCULATORS: dict[str, str] = {}
+CALCULATORS: dict[str, str] = {
+    "ClassActivationMap": "calculators.cam.cam_calculator:ClassActivationMapCalculator",
+    "CamOverlay": "calculators.cam.overlay_calculator:CamOverlayCalculator",
+}

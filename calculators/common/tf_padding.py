@@ -40,10 +40,17 @@ class Conv2dSame(nn.Conv2d):
 
     def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1,
                  groups: int = 1, bias: bool = True, dilation: int = 1) -> None:
-        super().__init__(in_channels, out_channels, kernel_size, stride=stride, padding=0,
+        # Stride 1 with an odd kernel pads (k_eff-1)/2 on every side whatever the input size: let the conv do it
+        # (no extra F.pad copy). Other cases depend on the input size and are padded in forward.
+        k_eff = (kernel_size - 1) * dilation + 1
+        self.static_same = stride == 1 and k_eff % 2 == 1
+        super().__init__(in_channels, out_channels, kernel_size, stride=stride,
+                         padding=k_eff // 2 if self.static_same else 0,
                          dilation=dilation, groups=groups, bias=bias)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.static_same:
+            return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.dilation, self.groups)
         k = self.kernel_size
         x = pad_same(x, (k[0], k[1]), (self.stride[0], self.stride[1]), self.dilation[0])
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)

@@ -5,8 +5,10 @@ validated before anything runs; a scheduler with timestamp-synchronised inputs, 
 tracing and stats runs them. The engine imports neither torch nor OpenCV.
 """
 
+from . import builtins as _builtins  # noqa: F401 - registers PassThrough, FlowLimiter, PreviousLoopback
 from .calculator import Calculator, Context, NoOptions
 from .errors import ConfigError, GraphError, GraphflowError, GraphTimeoutError, StopSource, TimestampError
+from .graph import Graph
 from .packet import Packet
 from .ports import Input, Output, SideInput
 from .registry import register_calculator
@@ -16,6 +18,7 @@ __all__ = [
     "Calculator",
     "ConfigError",
     "Context",
+    "Graph",
     "GraphError",
     "GraphTimeoutError",
     "GraphflowError",

@@ -1,0 +1,146 @@
+"""Calculators every graph may use: pass-through, flow limiting for live video, loopback for tracking loops."""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from typing import Any
+
+from .calculator import Calculator, Context
+from .ports import Input, Output
+from .registry import register_calculator
+from .timestamp import Timestamp
+
+
+@register_calculator("PassThrough")
+class PassThroughCalculator(Calculator):
+    """Forwards each packet unchanged (same payload object, same timestamp).
+
+    Inputs:  IN - Any (one or more streams)
+    Outputs: OUT - Any (as many streams as IN, index for index)
+    Example:
+      - calculator: PassThrough
+        inputs: {IN: frames}
+        outputs: {OUT: frames_copy}
+    """
+
+    IN = Input(Any, multiple=True)
+    OUT = Output(Any, multiple=True)
+
+    def process(self, ctx: Context) -> None:
+        # index 0 is by far the common case; avoid building lists for it
+        p = ctx.packet("IN")
+        if p is not None:
+            ctx.emit_packet("OUT", p)
+        i = 1
+        while ctx.output_connected("OUT") and i < 64:
+            q = ctx.packet("IN", i)
+            if q is None:
+                if not ctx.has("IN", i) and i > 8:
+                    break
+            else:
+                ctx.emit_packet("OUT", q, i)
+            i += 1
+
+
+@register_calculator("FlowLimiter")
+class FlowLimiterCalculator(Calculator):
+    """Lets a frame into the pipeline only while fewer than ``max_in_flight`` frames are being processed.
+
+    Live cameras produce frames faster than a model can process them; queueing them makes the output lag further
+    and further behind reality. This node drops (and counts) frames instead, so the pipeline always works on a
+    recent one. ``FINISHED`` must come back over a back edge from the pipeline's last stream (one packet per
+    admitted frame).
+
+    Inputs:  IN - Any (frames); FINISHED - Any (back edge: one packet per finished frame)
+    Outputs: OUT - Any (the admitted frames, same timestamps)
+    Options: max_in_flight - frames allowed inside at once; max_in_queue - newest frames kept waiting (0: drop)
+    Counters: dropped_frames
+    Example:
+      - calculator: FlowLimiter
+        inputs: {IN: camera, FINISHED: {stream: hands, back_edge: true}}
+        outputs: {OUT: throttled}
+    """
+
+    IN = Input(Any)
+    FINISHED = Input(Any, optional=True)
+    OUT = Output(Any)
+    input_policy = "immediate"
+    timestamp_offset = None
+
+    @dataclass
+    class Options:
+        max_in_flight: int = 1
+        max_in_queue: int = 0
+
+    def open(self, ctx: Context) -> None:
+        if self.options.max_in_flight < 1:
+            raise ValueError("max_in_flight must be >= 1")
+        self.in_flight = 0
+        self.waiting: deque[Any] = deque()
+
+    def process(self, ctx: Context) -> None:
+        if ctx.has("FINISHED"):
+            self.in_flight = max(0, self.in_flight - 1)
+        frame = ctx.packet("IN")
+        if frame is not None:
+            self.waiting.append(frame)
+            while len(self.waiting) > self.options.max_in_queue + (1 if self.in_flight < self.options.max_in_flight
+                                                                   else 0):
+                dropped = self.waiting.popleft()
+                ctx.count("dropped_frames")
+                ctx.set_bound("OUT", dropped.timestamp + 1)
+        while self.waiting and self.in_flight < self.options.max_in_flight:
+            ctx.emit_packet("OUT", self.waiting.popleft())
+            self.in_flight += 1
+
+
+@register_calculator("PreviousLoopback")
+class PreviousLoopbackCalculator(Calculator):
+    """For each MAIN packet at T, emits at T the LOOP packet that came for the previous MAIN timestamp.
+
+    This closes tracking loops: e.g. the hand ROIs computed for frame k-1 arrive with frame k. On the first MAIN
+    packet (and whenever LOOP carried nothing for the previous timestamp) the output is empty at T.
+
+    Inputs:  MAIN - Any (the clock); LOOP - Any (back edge)
+    Outputs: PREV_LOOP - Any
+    Example:
+      - calculator: PreviousLoopback
+        inputs: {MAIN: image, LOOP: {stream: next_rois, back_edge: true}}
+        outputs: {PREV_LOOP: prev_rois}
+    """
+
+    MAIN = Input(Any)
+    LOOP = Input(Any)
+    PREV_LOOP = Output(Any)
+    input_policy = "immediate"
+    timestamp_offset = None
+    process_timestamp_bounds = True
+
+    def open(self, ctx: Context) -> None:
+        self.pending: deque[tuple[Timestamp, Timestamp | None]] = deque()  # (main ts, previous main ts)
+        self.prev_main: Timestamp | None = None
+        self.loop_values: dict[int, Any] = {}
+
+    def process(self, ctx: Context) -> None:
+        main = ctx.packet("MAIN")
+        if main is not None:
+            self.pending.append((main.timestamp, self.prev_main))
+            self.prev_main = main.timestamp
+        loop = ctx.packet("LOOP")
+        if loop is not None:
+            self.loop_values[int(loop.timestamp)] = loop
+        loop_bound = int(ctx.input_bound("LOOP"))
+        while self.pending:
+            ts, prev = self.pending[0]
+            if prev is None:
+                ctx.set_bound("PREV_LOOP", ts + 1)
+            elif int(prev) in self.loop_values:
+                ctx.emit("PREV_LOOP", self.loop_values.pop(int(prev)).payload, ts)
+            elif loop_bound > int(prev):
+                ctx.set_bound("PREV_LOOP", ts + 1)
+            else:
+                break
+            self.pending.popleft()
+        for k in [k for k in self.loop_values if self.pending and k < int(self.pending[0][1] or 0)]:
+            del self.loop_values[k]

@@ -1,0 +1,72 @@
+"""Per-node and per-stream statistics as a dict, and as a printable table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .scheduler import Scheduler
+
+
+def _percentile(sorted_values: list[int], q: float) -> float:
+    if not sorted_values:
+        return 0.0
+    k = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
+    return sorted_values[k] / 1000.0
+
+
+def collect(s: Scheduler, pollers: list[Any]) -> dict[str, Any]:
+    nodes: dict[str, Any] = {}
+    drops_total = 0
+    for n in s.nodes:
+        lat = sorted(n.latencies)
+        inputs = {}
+        for q in n.inputs:
+            key = q.tag if len(n.inputs_by_tag[q.tag]) == 1 else f"{q.tag}[{q.index}]"
+            inputs[key] = {
+                "stream": q.stream, "queue_size": q.capacity, "queue_policy": q.policy, "depth": len(q.packets),
+                "high_water": q.high_water, "received": q.received, "drops": q.drops, "overflows": q.overflows,
+            }
+            drops_total += q.drops
+        nodes[n.name] = {
+            "calculator": n.info.spec.calculator,
+            "process_calls": n.calls,
+            "busy_s": n.busy_ns / 1e9,
+            "latency_us": {
+                "p50": _percentile(lat, 0.50), "p95": _percentile(lat, 0.95),
+                "max": (lat[-1] / 1000.0) if lat else 0.0,
+                "mean": (sum(lat) / len(lat) / 1000.0) if lat else 0.0,
+            },
+            "inputs": inputs,
+            "counters": dict(n.counters),
+            "state": "closed" if n.closed else ("running" if n.state == 2 else "open" if n.opened else "new"),
+        }
+        drops_total += sum(v for k, v in n.counters.items() if k.startswith("dropped"))
+    polled = {}
+    for p in pollers:
+        polled[p.stream] = {"received": p.received, "dropped": p.dropped, "skipped_by_latest": p.skipped,
+                            "waiting": len(p)}
+        drops_total += p.dropped
+    return {
+        "nodes": nodes,
+        "streams": {name: {"packets": st.count} for name, st in s.streams.items()},
+        "pollers": polled,
+        "drops_total": drops_total,
+        "deadlock_reliefs": s.deadlock_reliefs,
+    }
+
+
+def table(stats: dict[str, Any]) -> str:
+    rows = [("node", "calculator", "calls", "p50 us", "p95 us", "max us", "q hwm", "drops", "counters")]
+    for name, n in stats["nodes"].items():
+        hwm = max((i["high_water"] for i in n["inputs"].values()), default=0)
+        drops = sum(i["drops"] for i in n["inputs"].values())
+        counters = ", ".join(f"{k}={v}" for k, v in n["counters"].items())
+        lat = n["latency_us"]
+        rows.append((name, n["calculator"], str(n["process_calls"]), f"{lat['p50']:.1f}", f"{lat['p95']:.1f}",
+                     f"{lat['max']:.1f}", str(hwm), str(drops), counters))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    lines.append(f"total drops: {stats['drops_total']}   back-pressure deadlock reliefs: {stats['deadlock_reliefs']}")
+    return "\n".join(lines)

@@ -34,7 +34,7 @@ class TimestampRepair:
 
     @property
     def period_us(self) -> int:
-        fps = self.fps if self.fps and math.isfinite(self.fps) and self.fps > 0 else DEFAULT_FPS
+        fps = self.fps if self.fps and math.isfinite(self.fps) and self.fps >= 0.01 else DEFAULT_FPS
         return max(1, round(1_000_000 / fps))
 
     @property

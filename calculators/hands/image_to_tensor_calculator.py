@@ -1,0 +1,62 @@
+"""``ImageToTensor``: crops an image (whole, letterboxed, or rotated ROIs) into a batched model input."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+
+from graphflow import Calculator, Context, Input, Output, register_calculator
+from graphflow.types import NormalizedRect
+
+from .image_to_tensor import image_to_tensor
+
+
+@register_calculator("ImageToTensor")
+class ImageToTensorCalculator(Calculator):
+    """Turns an image, or one crop per ROI, into a float32 NCHW tensor (MediaPipe's ImageToTensorCalculator).
+
+    Inputs:  IMAGE - np.ndarray (H, W, 3) uint8 RGB
+             NORM_RECTS - list[NormalizedRect] (optional): one crop per rect; without a packet here, the whole
+                 image is one crop. An empty list gives an empty (0, 3, h, w) batch.
+    Outputs: TENSOR - np.ndarray (N, 3, height, width) float32 in [range_min, range_max]
+             LETTERBOX_PADDING - np.ndarray (N, 4) float32 (left, top, right, bottom) fractions of the tensor
+    Options: width, height - tensor size; keep_aspect_ratio - letterbox instead of stretching;
+             border - "zero" (palm detection) or "replicate" (MediaPipe's default, hand landmark crop);
+             range_min, range_max - value range the 0..255 pixels map to.
+    Example:
+      - calculator: ImageToTensor
+        inputs: {IMAGE: image}
+        outputs: {TENSOR: palm_input, LETTERBOX_PADDING: palm_padding}
+        options: {width: 192, height: 192, border: zero}
+    """
+
+    IMAGE = Input(np.ndarray)
+    NORM_RECTS = Input(list, optional=True)
+    TENSOR = Output(np.ndarray)
+    LETTERBOX_PADDING = Output(np.ndarray)
+
+    @dataclass
+    class Options:
+        width: int = 224
+        height: int = 224
+        keep_aspect_ratio: bool = True
+        border: Literal["zero", "replicate"] = "replicate"
+        range_min: float = 0.0
+        range_max: float = 1.0
+
+    def process(self, ctx: Context) -> None:
+        image = ctx.get("IMAGE")
+        if image is None:
+            return
+        o = self.options
+        rects: list[NormalizedRect | None] = ctx.get("NORM_RECTS") if ctx.has("NORM_RECTS") else [None]
+        tensors = np.zeros((len(rects), 3, o.height, o.width), np.float32)
+        paddings = np.zeros((len(rects), 4), np.float32)
+        for i, rect in enumerate(rects):
+            tensors[i], paddings[i] = image_to_tensor(
+                image, rect, o.width, o.height, o.keep_aspect_ratio, o.border, (o.range_min, o.range_max)
+            )
+        ctx.emit("TENSOR", tensors)
+        ctx.emit("LETTERBOX_PADDING", paddings)

@@ -1,0 +1,116 @@
+"""Palm detection calculators: the network (``PalmDetectionModel``) and its decoding (``TensorsToPalmDetections``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from graphflow import Calculator, Context, Input, Output, register_calculator
+
+from .anchors import generate_anchors
+from .nms import weighted_nms
+from .palm_decode import PalmDecodeOptions, decode_palm_tensors, remove_letterbox
+
+COMPLEXITY_VARIANTS = {0: "lite", 1: "full"}
+
+
+def variant_of(model_complexity: int) -> str:
+    """0 -> "lite", 1 -> "full" (MediaPipe's model_complexity)."""
+    if model_complexity not in COMPLEXITY_VARIANTS:
+        raise ValueError(f"model_complexity must be 0 (lite) or 1 (full), got {model_complexity}")
+    return COMPLEXITY_VARIANTS[model_complexity]
+
+
+@register_calculator("PalmDetectionModel")
+class PalmDetectionModelCalculator(Calculator):
+    """Runs the BlazePalm network on a batch of 192x192 inputs.
+
+    Inputs:  TENSOR - np.ndarray (N, 3, 192, 192) float32 RGB in [0, 1]
+    Outputs: REGRESSORS - np.ndarray (N, 2016, 18) float32: box (xc, yc, w, h) and 7 keypoints, pixels of 192
+             LOGITS - np.ndarray (N, 2016, 1) float32: raw scores (before the sigmoid)
+    Options: model_complexity - 0 (palm_detection_lite) or 1 (palm_detection_full);
+             num_threads - torch intra-op threads (process-wide; 1 is fastest on a shared machine)
+    Example:
+      - calculator: PalmDetectionModel
+        inputs: {TENSOR: palm_input}
+        outputs: {REGRESSORS: palm_regressors, LOGITS: palm_logits}
+        options: {model_complexity: 1}
+    """
+
+    TENSOR = Input(np.ndarray)
+    REGRESSORS = Output(np.ndarray)
+    LOGITS = Output(np.ndarray)
+
+    @dataclass
+    class Options:
+        model_complexity: int = 1
+        num_threads: int = 1
+
+    model: Any
+
+    def open(self, ctx: Context) -> None:
+        import torch
+
+        from calculators.model_store import load_palm_detector
+
+        if self.options.num_threads > 0:
+            torch.set_num_threads(self.options.num_threads)
+        self.model = load_palm_detector(variant_of(self.options.model_complexity))
+
+    def process(self, ctx: Context) -> None:
+        import torch
+
+        tensor = ctx.get("TENSOR")
+        if tensor is None:
+            return
+        with torch.inference_mode():
+            regressors, logits = self.model(torch.from_numpy(np.ascontiguousarray(tensor, np.float32)))
+        ctx.emit("REGRESSORS", regressors.numpy())
+        ctx.emit("LOGITS", logits.numpy())
+
+
+@register_calculator("TensorsToPalmDetections")
+class TensorsToPalmDetectionsCalculator(Calculator):
+    """Decodes palm tensors (anchors, sigmoid with clipping, threshold), weighted NMS, letterbox removal.
+
+    Only the first image of the batch is decoded (the palm detector runs on one full frame).
+    Inputs:  REGRESSORS - np.ndarray (1, 2016, 18) float32
+             LOGITS - np.ndarray (1, 2016, 1) float32
+             LETTERBOX_PADDING - np.ndarray (1, 4) float32 (left, top, right, bottom)
+    Outputs: DETECTIONS - list[Detection], normalized to the image, best score first, at most
+             ``max_num_detections`` (MediaPipe clips to ``max_num_hands`` after NMS)
+    Options: min_score_thresh - MediaPipe's ``min_detection_confidence`` (0.5);
+             min_suppression_threshold - IoU above which boxes merge (0.3);
+             max_num_detections - -1 for no limit
+    Example:
+      - calculator: TensorsToPalmDetections
+        inputs: {REGRESSORS: palm_regressors, LOGITS: palm_logits, LETTERBOX_PADDING: palm_padding}
+        outputs: {DETECTIONS: palm_detections}
+        options: {min_score_thresh: 0.5, max_num_detections: 2}
+    """
+
+    REGRESSORS = Input(np.ndarray)
+    LOGITS = Input(np.ndarray)
+    LETTERBOX_PADDING = Input(np.ndarray)
+    DETECTIONS = Output(list)
+
+    @dataclass
+    class Options:
+        min_score_thresh: float = 0.5
+        min_suppression_threshold: float = 0.3
+        max_num_detections: int = -1
+
+    def open(self, ctx: Context) -> None:
+        self.anchors = generate_anchors()
+        self.decode = PalmDecodeOptions(min_score_thresh=self.options.min_score_thresh)
+
+    def process(self, ctx: Context) -> None:
+        regressors, logits, padding = ctx.get("REGRESSORS"), ctx.get("LOGITS"), ctx.get("LETTERBOX_PADDING")
+        if regressors is None or logits is None or padding is None:
+            return
+        candidates = decode_palm_tensors(regressors[0], logits[0], self.anchors, self.decode)
+        ctx.count("candidates", len(candidates))
+        kept = weighted_nms(candidates, self.options.min_suppression_threshold, self.options.max_num_detections)
+        ctx.emit("DETECTIONS", remove_letterbox(kept, padding[0]).to_detections())

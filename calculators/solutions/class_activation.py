@@ -1,0 +1,109 @@
+"""``ClassActivation``: class activation maps of single images, through ``graphs/cam.yaml`` run by the engine.
+
+    from calculators.solutions import ClassActivation
+
+    with ClassActivation(top_k=5) as cam:
+        result = cam.process(rgb_uint8_image)             # the top-5 classes
+        result.classes                                    # [(281, "tabby", 0.61), ...], best first
+        result.cams[0], result.boxes[0]                   # (H, W) map in [0, 1], [x1, y1, x2, y2] pixels
+        known = cam.process(rgb_uint8_image, classes=[281, 285])   # maps of these classes (GT-known)
+
+The graph is ``graphs/cam.yaml`` with its ``ClassActivationMap`` node's per-frame ``CLASSES`` input wired to a
+second input stream (empty list = top-k) and the renderer left out: one graph and one model for every call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import yaml
+
+from graphflow import Graph
+from graphflow.types import ClassActivation as ClassActivationPayload
+
+CAM_GRAPH = Path(__file__).resolve().parents[2] / "graphs" / "cam.yaml"
+FRAME_STEP_US = 1  # images are independent: timestamps only need to increase
+
+
+@dataclass(frozen=True)
+class ClassActivationResult:
+    """One image's answer. K = number of mapped classes.
+
+    classes: [(ImageNet index, name, score)], best first (top-k) or in the requested order.
+    logits: (1000,) float32. cams: (K, H, W) float32 in [0, 1] at the image's resolution.
+    boxes: (K, 4) float32 pixels [x1, y1, x2, y2] (20% of each map's max, largest connected component).
+    activation: the graph's full payload (also holds the raw (K, 7, 7) maps, ``cams_raw``).
+    """
+
+    classes: list[tuple[int, str, float]]
+    logits: np.ndarray
+    cams: np.ndarray
+    boxes: np.ndarray
+    activation: ClassActivationPayload
+
+
+def api_graph_config(graph_path: Path = CAM_GRAPH) -> dict[str, Any]:
+    """graphs/cam.yaml as a dict, with the CAM node's CLASSES input on a new ``classes`` stream, no renderer."""
+    config = yaml.safe_load(graph_path.read_text())
+    cam_nodes = [node for node in config["nodes"] if node.get("calculator") == "ClassActivationMap"]
+    if len(cam_nodes) != 1:
+        raise ValueError(f"{graph_path}: expected one ClassActivationMap node, found {len(cam_nodes)}")
+    node = cam_nodes[0]
+    node["inputs"] = {**node["inputs"], "CLASSES": "classes"}
+    node["outputs"] = {"CAM": "cam"}
+    config["input_streams"] = ["image", "classes"]
+    config["output_streams"] = ["cam"]
+    config["nodes"] = [node]
+    return config
+
+
+class ClassActivation:
+    """Context manager running the CAM graph; ``process`` is synchronous (one image in, its maps out).
+
+    top_k: classes mapped when ``process`` gets no ``classes``. grad_cam_layer: a submodule path of the network for
+    Grad-CAM instead of CAM. crop: "full" (whole image) or "center" (TF reference centre crop). timeout: seconds to
+    wait for one image's result.
+    """
+
+    def __init__(self, top_k: int = 5, grad_cam_layer: str = "", crop: str = "full", timeout: float = 60.0) -> None:
+        self.timeout = timeout
+        self._graph = Graph.from_yaml(api_graph_config(), top_k=top_k, grad_cam_layer=grad_cam_layer, crop=crop)
+        self._poller = self._graph.poller("cam")
+        self._timestamp = 0
+        self._started = False
+
+    def __enter__(self) -> ClassActivation:
+        self._graph.start()
+        self._started = True
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Stop the graph (closes the CAM node, which removes any forward hook). Idempotent."""
+        if self._started:
+            self._started = False
+            self._graph.close_all_inputs()
+            self._graph.close()
+
+    def process(self, image: np.ndarray, classes: Sequence[int] | None = None) -> ClassActivationResult:
+        """image: (H, W, 3) uint8 RGB. classes: ImageNet indices to map instead of the top-k."""
+        if not self._started:
+            raise RuntimeError("use ClassActivation as a context manager: with ClassActivation() as cam: ...")
+        ts = self._timestamp
+        self._timestamp += FRAME_STEP_US
+        self._graph.add_packet("classes", [int(c) for c in classes] if classes is not None else [], ts)
+        self._graph.add_packet("image", image, ts)
+        packet = self._poller.next(timeout=self.timeout)
+        if packet is None:
+            raise RuntimeError("the CAM graph closed its output before answering")
+        a: ClassActivationPayload = packet.payload
+        return ClassActivationResult(
+            classes=[(c.index, c.name, c.score) for c in a.classes], logits=a.logits, cams=a.cams, boxes=a.boxes,
+            activation=a,
+        )

@@ -105,3 +105,19 @@ def test_hand_model_maps_presence_and_handedness():
     presence_map = cam.cams[list(c.index for c in cam.classes).index(0)]
     inside = presence_map[ly1:ly2, lx1:lx2].mean()
     assert inside > presence_map.mean()
+
+
+def test_hand_tracking_cam_graph():
+    """The hand variant end to end: tracking finds the hand, the CAM node maps its heads, the renderer draws."""
+    image = cv2.cvtColor(cv2.imread(str(HANDS / "images" / "mmpose_onehand10k_1402.jpg")), cv2.COLOR_BGR2RGB)
+    with Graph.from_yaml(ROOT / "graphs" / "hand_tracking_cam.yaml", max_num_hands=1) as graph:
+        cams, hands, renders = graph.poller("cam"), graph.poller("hands"), graph.poller("output_image")
+        graph.start()
+        graph.add_packet("image", image, 0)
+        graph.wait_until_idle(timeout=60)
+        graph.close_all_inputs()
+        graph.wait_until_done(timeout=60)
+        cam, found, render = cams.next().payload, hands.next().payload, renders.next().payload
+    assert len(found) == 1
+    assert {c.name for c in cam.classes} == {"hand presence", "left hand"} and cam.cams.shape[1:] == image.shape[:2]
+    assert render.shape == image.shape

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .calculator import Calculator, Context
+from .errors import StopSource
 from .ports import Input, Output
 from .registry import register_calculator
 from .timestamp import Timestamp
@@ -27,20 +28,19 @@ class PassThroughCalculator(Calculator):
     IN = Input(Any, multiple=True)
     OUT = Output(Any, multiple=True)
 
+    def open(self, ctx: Context) -> None:
+        self.n = ctx.input_count("IN")
+
     def process(self, ctx: Context) -> None:
-        # index 0 is by far the common case; avoid building lists for it
-        p = ctx.packet("IN")
-        if p is not None:
-            ctx.emit_packet("OUT", p)
-        i = 1
-        while ctx.output_connected("OUT") and i < 64:
-            q = ctx.packet("IN", i)
-            if q is None:
-                if not ctx.has("IN", i) and i > 8:
-                    break
-            else:
-                ctx.emit_packet("OUT", q, i)
-            i += 1
+        if self.n == 1:
+            p = ctx.packet("IN")
+            if p is not None:
+                ctx.emit_packet("OUT", p)
+            return
+        for i in range(self.n):
+            p = ctx.packet("IN", i)
+            if p is not None:
+                ctx.emit_packet("OUT", p, i)
 
 
 @register_calculator("FlowLimiter")
@@ -67,6 +67,7 @@ class FlowLimiterCalculator(Calculator):
     OUT = Output(Any)
     input_policy = "immediate"
     timestamp_offset = None
+    process_timestamp_bounds = True
 
     @dataclass
     class Options:
@@ -93,6 +94,8 @@ class FlowLimiterCalculator(Calculator):
         while self.waiting and self.in_flight < self.options.max_in_flight:
             ctx.emit_packet("OUT", self.waiting.popleft())
             self.in_flight += 1
+        if ctx.input_bound("IN") == Timestamp.DONE and not self.waiting:
+            raise StopSource  # no more frames: finished, whatever is still in flight
 
 
 @register_calculator("PreviousLoopback")
@@ -142,5 +145,10 @@ class PreviousLoopbackCalculator(Calculator):
             else:
                 break
             self.pending.popleft()
+        if not self.pending and ctx.input_bound("MAIN") == Timestamp.DONE:  # type: ignore[attr-defined]
+            # MAIN is closed: close PREV_LOOP now, or a loop whose LOOP stream depends on it never closes
+            ctx.set_bound("PREV_LOOP", Timestamp.DONE)  # type: ignore[attr-defined]
         for k in [k for k in self.loop_values if self.pending and k < int(self.pending[0][1] or 0)]:
             del self.loop_values[k]
+        if ctx.input_bound("MAIN") == Timestamp.DONE and not self.pending:
+            raise StopSource  # the loop's clock has ended: close PREV_LOOP so the loop can finish

@@ -6,7 +6,8 @@ Lifecycle guarantees (the same as MediaPipe's):
 - ``open(ctx)`` runs once before anything else. If it raises, neither ``process`` nor ``close`` runs.
 - ``process(ctx)`` runs once per input timestamp set (see the input policies in ``policies.py``). It never runs
   concurrently with itself. A *source* (a calculator with no inputs) has ``process`` called again and again until
-  it raises ``StopSource``; its outputs then close.
+  it raises ``StopSource``; its outputs then close. Any calculator may raise ``StopSource`` to say it is finished
+  (e.g. a loop node whose clock input has ended while its back edge is still open).
 - ``close(ctx)`` runs exactly once when ``open`` succeeded: after the inputs are done, or after an error anywhere
   in the graph. Packets emitted from ``close`` are delivered when the graph is still healthy.
 
@@ -80,6 +81,18 @@ class Context(Protocol):
 
     def count(self, counter: str, n: int = 1) -> None:
         """Add ``n`` to this node's named counter (visible in stats)."""
+        ...
+
+    def input_count(self, tag: str) -> int:
+        """How many streams are connected to input ``tag`` (for ``multiple=True`` ports)."""
+        ...
+
+    def output_count(self, tag: str) -> int:
+        """How many streams are connected to output ``tag``."""
+        ...
+
+    def input_bound(self, tag: str, index: int = 0) -> Timestamp:
+        """The smallest timestamp a future packet on input ``tag`` may carry."""
         ...
 
     def output_connected(self, tag: str) -> bool:

@@ -34,7 +34,7 @@ class InputQueue:
     """The packets waiting on one input of one node (a stream's consumer end)."""
 
     __slots__ = ("node", "tag", "index", "stream", "packets", "bound", "capacity", "policy", "drops", "high_water",
-                 "back_edge", "blocking", "received", "overflows", "seen_bound")
+                 "back_edge", "blocking", "received", "overflows", "seen_bound", "key")
 
     def __init__(self, node: Any, tag: str, index: int, stream: str, capacity: int, policy: str,
                  back_edge: bool) -> None:
@@ -53,6 +53,7 @@ class InputQueue:
         self.high_water = 0
         self.received = 0
         self.back_edge = back_edge
+        self.key = tag if index == 0 else (tag, index)  # how the node's context looks this input up
 
     def push(self, packet: Packet, ts: int) -> None:
         packets = self.packets

@@ -83,29 +83,18 @@ class NodeRuntime:
         self.calls = 0
         self.busy_ns = 0
         self.latencies: list[int] = []
-        self.lat_pos = 0
+        self.block_queues: list[InputQueue] = []  # blocking queues this node feeds (filled by the scheduler)
+        self.fast = False
         self.counters: dict[str, int] = {}
         self.ctx = NodeContext(self)
 
     def downstream_full(self) -> bool:
         if self.throttle_override:
             return False
-        for streams in self.outputs.values():
-            for s in streams:
-                for q in s.consumers:
-                    if q.blocking and len(q.packets) >= q.capacity:
-                        return True
+        for q in self.block_queues:
+            if len(q.packets) >= q.capacity:
+                return True
         return False
-
-    def record_latency(self, dur: int, keep: int = 4096) -> None:
-        self.calls += 1
-        self.busy_ns += dur
-        lat = self.latencies
-        if len(lat) < keep:
-            lat.append(dur)
-        else:
-            lat[self.lat_pos] = dur
-            self.lat_pos = (self.lat_pos + 1) % keep
 
 
 class NodeContext:
@@ -119,13 +108,13 @@ class NodeContext:
         self.options = node.info.options
         self._ts = UNSTARTED_US
         self._ts_obj: Timestamp = Timestamp.UNSET  # type: ignore[attr-defined]
-        self._inputs: dict[tuple[str, int], Packet] = {}
+        self._inputs: dict[Any, Packet] = {}  # key: tag for index 0, (tag, index) otherwise
         self.pending: list[tuple[StreamRuntime, Packet | None, int]] = []
         self._side: dict[str, list[Any]] = node.side
 
     def _set(self, ts: int, picked: tuple[tuple[InputQueue, Packet], ...]) -> None:
         self._ts = ts
-        self._inputs = {(q.tag, q.index): p for q, p in picked}
+        self._inputs = {q.key: p for q, p in picked}
         self._ts_obj = picked[0][1]._timestamp if picked else _from_raw(ts)
 
     @property
@@ -141,22 +130,22 @@ class NodeContext:
         if self._node.info.cls.input_ports()[tag].multiple:
             out = []
             for q in queues:
-                p = self._inputs.get((tag, q.index))
+                p = self._inputs.get(q.key)
                 out.append(default if p is None else p._payload)
             return out
-        p = self._inputs.get((tag, 0))
+        p = self._inputs.get(tag)
         return default if p is None else p._payload
 
     def packet(self, tag: str, index: int = 0) -> Packet | None:
-        return self._inputs.get((tag, index))
+        return self._inputs.get(tag if index == 0 else (tag, index))
 
     def has(self, tag: str, index: int = 0) -> bool:
-        return (tag, index) in self._inputs
+        return (tag if index == 0 else (tag, index)) in self._inputs
 
     def input_bound(self, tag: str, index: int = 0) -> Timestamp:
         for q in self._node.inputs_by_tag.get(tag, ()):
-            if q.index == index:
-                return _from_raw(q.bound)
+            if q.index == index:  # packets still queued count: the next one may arrive at its head's timestamp
+                return q.packets[0]._timestamp if q.packets else _from_raw(q.bound)
         return Timestamp.UNSET  # type: ignore[attr-defined, no-any-return]
 
     def _streams(self, tag: str) -> list[StreamRuntime]:
@@ -182,12 +171,15 @@ class NodeContext:
         self.emit_packet(tag, make_packet(payload, ts_obj), index)
 
     def emit_packet(self, tag: str, packet: Packet, index: int = 0) -> None:
-        streams = self._streams(tag)
+        streams = self._node.outputs.get(tag)
+        if streams is None:
+            streams = self._streams(tag)  # raises for an unknown tag
         if index >= len(streams):
             return  # output not connected: nothing to do
         s = streams[index]
         ts = packet._timestamp._us
-        s.check(ts)
+        if ts <= s.last_ts or ts < s.bound:
+            s.check(ts)  # raises with the details
         s.last_ts = ts
         self.pending.append((s, packet, ts))
 
@@ -208,6 +200,12 @@ class NodeContext:
     def count(self, counter: str, n: int = 1) -> None:
         c = self._node.counters
         c[counter] = c.get(counter, 0) + n
+
+    def input_count(self, tag: str) -> int:
+        return len(self._node.inputs_by_tag.get(tag, ()))
+
+    def output_count(self, tag: str) -> int:
+        return len(self._node.outputs.get(tag, ()))
 
     def output_connected(self, tag: str) -> bool:
         return bool(self._node.outputs.get(tag))

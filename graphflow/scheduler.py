@@ -25,12 +25,14 @@ from .errors import GraphError, GraphTimeoutError, StopSource
 from .packet import Packet
 from .policies import DONE, DONE_US, NOT_READY, InputQueue, default_ready, immediate_ready, settled_bound
 from .runtime import NodeRuntime, StreamRuntime
-from .timestamp import _from_raw
+from .timestamp import Timestamp, _from_raw
 from .validate import ValidatedGraph
 
 log = logging.getLogger("graphflow")
 
 BATCH = 64  # input sets a worker processes for one node before letting others run
+LATENCY_SAMPLES = 4096  # per node, the most recent process() durations kept for percentiles
+_UNSET = Timestamp.UNSET  # type: ignore[attr-defined]
 
 
 class Scheduler:
@@ -80,6 +82,11 @@ class Scheduler:
                 node.outputs.setdefault(out.tag, []).append(self.streams[out.stream])
             self.nodes.append(node)
         self.by_name = {n.name: n for n in self.nodes}
+        for node in self.nodes:
+            node.block_queues = [q for streams in node.outputs.values() for st in streams for q in st.consumers
+                                 if q.blocking]
+            node.fast = (not node.is_source and node.policy == "default" and len(node.inputs) == 1
+                         and not node.inputs[0].back_edge and node.offset == 0)
 
     # ---- start ---------------------------------------------------------------------------------------------------
     def start(self, side_packets: dict[str, Any]) -> None:
@@ -123,9 +130,9 @@ class Scheduler:
 
     def _next_work(self, node: NodeRuntime) -> Any:
         """Pop the node's next input set (lock held): (ts, picked) | NOT_READY | DONE | 'tick' (sources)."""
+        if node.source_stopped:
+            return DONE
         if node.is_source:
-            if node.source_stopped:
-                return DONE
             if node.downstream_full():
                 return NOT_READY
             return "tick"
@@ -171,6 +178,7 @@ class Scheduler:
     def _deliver(self, node: NodeRuntime | None, pending: list[Any]) -> list[tuple[StreamRuntime, Packet]]:
         """Push emitted packets/bounds into consumer queues (lock held). Returns packets for graph observers."""
         observed: list[tuple[StreamRuntime, Packet]] = []
+        threads = self.executor == "threads"
         for s, packet, ts in pending:
             if packet is None:
                 self._advance_stream(s, ts)
@@ -178,7 +186,12 @@ class Scheduler:
             s.count += 1
             for q in s.consumers:
                 q.push(packet, ts)
-                self._schedule(q.node)
+                n = q.node
+                if n.state == 0 and not n.closed:  # _schedule, inlined
+                    n.state = 1
+                    self.ready.append(n)
+                    if threads:
+                        self.cond.notify()
             if ts + 1 > s.bound:
                 s.bound = ts + 1
             if s.observers or s.pollers:
@@ -202,27 +215,62 @@ class Scheduler:
         """Process up to BATCH input sets of ``node`` (state RUNNING; lock not held)."""
         calc = node.calculator
         ctx = node.ctx
+        pending = ctx.pending
         tracer = self.tracer
         lock = self.lock
         perf = time.perf_counter_ns
+        fast_q = node.inputs[0] if node.fast else None
+        sync_bound = node.offset is not None and node.policy == "default" and not node.is_source
+        offset = node.offset or 0
+        block_queues = node.block_queues
         for _ in range(BATCH):
             with lock:
-                if self.error is not None or self.stopping:
+                if self.stopping:
                     node.state = NodeRuntime.IDLE
                     return
-                work = self._next_work(node)
-                if work is NOT_READY:
+                throttled = False
+                if not node.throttle_override:
+                    for q in block_queues:
+                        if len(q.packets) >= q.capacity:
+                            throttled = True
+                            break
+                if throttled:
                     node.state = NodeRuntime.IDLE
                     return
+                if fast_q is not None:  # one synchronised input: settled whenever a packet waits
+                    packets = fast_q.packets
+                    if packets:
+                        p = packets.popleft()
+                        if fast_q.blocking and len(packets) + 1 == fast_q.capacity:
+                            self._wake_producer(fast_q)
+                        ts = p._timestamp._us
+                        ctx._ts = ts
+                        ctx._ts_obj = p._timestamp
+                        ctx._inputs = {fast_q.key: p}
+                        work = ((fast_q, p),)
+                    elif fast_q.bound >= DONE_US:
+                        work = DONE
+                    else:
+                        if fast_q.bound > node.out_bound:
+                            self._propagate_bound(node, fast_q.bound)
+                        node.state = NodeRuntime.IDLE
+                        return
+                else:
+                    work = self._next_work(node)
+                    if work is NOT_READY:
+                        node.state = NodeRuntime.IDLE
+                        return
+                    if work is not DONE:
+                        if work == "tick":
+                            ctx._ts, ctx._inputs, ctx._ts_obj = -(2**63) + 1, {}, _UNSET
+                            ts = None
+                        else:
+                            ts = work[0]
+                            ctx._set(ts, work[1])
+                        work = () if ts is None else work[1]
             if work is DONE:
                 self._close_node(node)
                 return
-            if work == "tick":
-                ctx._ts, ctx._inputs = -(2**63) + 1, {}
-                ts = None
-            else:
-                ts = work[0]
-                ctx._set(ts, work[1])
             start = perf()
             try:
                 calc.process(ctx)
@@ -231,20 +279,27 @@ class Scheduler:
             except Exception as exc:  # noqa: BLE001
                 with lock:
                     node.state = NodeRuntime.IDLE
+                pending.clear()
                 self._fail(node, "process", ts, exc)
                 return
             end = perf()
-            node.record_latency(end - start)
+            dur = end - start
+            node.calls += 1
+            node.busy_ns += dur
+            if node.calls <= LATENCY_SAMPLES:
+                node.latencies.append(dur)
+            else:
+                node.latencies[node.calls % LATENCY_SAMPLES] = dur
             if tracer is not None:
-                tracer.span(node.name, ts, start, end, work[1] if ts is not None else ())
-                for s, packet, _t in ctx.pending:
+                tracer.span(node.name, ts, start, end, work)
+                for st, packet, _t in pending:
                     if packet is not None:
-                        tracer.flow_start(s.name, packet, end)
+                        tracer.flow_start(st.name, packet, end)
             with lock:
-                observed = self._deliver(node, ctx.pending)
-                if ts is not None and node.offset is not None and node.policy == "default":
+                observed = self._deliver(node, pending) if pending else None
+                if sync_bound and ts is not None and ts + 1 + offset > node.out_bound:
                     # the node is done with ts: its outputs will carry nothing below ts + 1 + offset
-                    self._propagate_bound(node, ts + 1 + node.offset)
+                    self._propagate_bound(node, ts + 1 + offset)
             if observed:
                 self._notify(observed)
         with lock:
@@ -344,12 +399,8 @@ class Scheduler:
         try:
             while True:
                 with self.lock:
-                    if self.error is not None or self.stopping:
+                    if self.error is not None or self.stopping or not self.ready:
                         return
-                    if not self.ready:
-                        self._relieve_deadlock()
-                        if not self.ready:
-                            return
                     node = self.ready.popleft()
                     node.state = NodeRuntime.RUNNING
                 self._run(node)
@@ -433,6 +484,8 @@ class Scheduler:
                     finally:
                         self.cond.acquire()
                     if not predicate() and self.idle():
-                        self.cond.wait(0.001 if remaining is None else min(remaining, 0.001))
+                        self._relieve_deadlock()
+                        if not self.ready:
+                            self.cond.wait(0.001 if remaining is None else min(remaining, 0.001))
                 else:
                     self.cond.wait(0.05 if remaining is None else min(remaining, 0.05))

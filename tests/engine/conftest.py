@@ -3,7 +3,7 @@ import time
 
 import pytest
 
-from . import calcs  # noqa: F401 - registers the Test* calculators
+import engine_calcs  # noqa: F401 - registers the Test* calculators
 
 
 @pytest.fixture

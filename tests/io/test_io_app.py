@@ -1,0 +1,194 @@
+"""run_app end to end: the hand graph on the test video (mp4 + JSONL), the window sink on a fake display,
+Ctrl-C, the flow limiter, and the one-line answers to bad usage."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import jsonschema
+import numpy as np
+import pytest
+import torch
+from io_reference import VIDEO
+
+from calculators.io import app as app_module
+from calculators.io.app import NO_INPUT_MESSAGE, run_app
+from calculators.io.display import FakeDisplay, highgui_available
+from calculators.io.jsonl import JSONL_SCHEMA
+from graphflow import Calculator, Context, Input, Output, register_calculator
+from graphflow.types import Classification
+
+HAND_GRAPH = Path(__file__).resolve().parents[2] / "graphs" / "hand_tracking.yaml"
+
+torch.set_num_threads(1)
+
+
+@register_calculator("IoTestBrightness")
+class BrightnessCalculator(Calculator):
+    """Classifies a frame as bright or dark (test helper); sleeps ``delay`` seconds to act like a slow model.
+
+    Inputs:  IMAGE - np.ndarray (H, W, 3) uint8 RGB
+    Outputs: CLASSES - list[Classification]
+    Options: delay - seconds per frame
+    """
+
+    IMAGE = Input(np.ndarray)
+    CLASSES = Output(list)
+
+    @dataclass
+    class Options:
+        delay: float = 0.0
+
+    def process(self, ctx: Context) -> None:
+        image = ctx.get("IMAGE")
+        if image is None:
+            return
+        if self.options.delay:
+            time.sleep(self.options.delay)
+        mean = float(image.mean()) / 255.0
+        ctx.emit("CLASSES", [Classification(int(mean > 0.5), "bright" if mean > 0.5 else "dark", mean)])
+
+
+@register_calculator("IoTestFailAt")
+class FailingCalculator(Calculator):
+    """Raises on its fifth frame (test helper).
+
+    Inputs:  IMAGE - np.ndarray
+    Outputs: CLASSES - list
+    """
+
+    IMAGE = Input(np.ndarray)
+    CLASSES = Output(list)
+
+    def open(self, ctx: Context) -> None:
+        self.n = 0
+
+    def process(self, ctx: Context) -> None:
+        self.n += 1
+        if self.n == 5:
+            raise ValueError("synthetic failure on frame 5")
+        ctx.emit("CLASSES", [])
+
+
+def app_graph(tmp_path, calculator: str = "IoTestBrightness", options: str = "{}") -> str:
+    """A one-node app graph: image -> calculator -> classes."""
+    path = tmp_path / f"{calculator}.yaml"
+    path.write_text(
+        "input_streams: [image]\noutput_streams: [classes]\nnodes:\n"
+        f"  - name: classify\n    calculator: {calculator}\n    inputs: {{IMAGE: image}}\n"
+        f"    outputs: {{CLASSES: classes}}\n    options: {options}\n"
+    )
+    return str(path)
+
+
+def frame_count(path) -> int:
+    cap = cv2.VideoCapture(str(path))
+    n = 0
+    while cap.read()[0]:
+        n += 1
+    cap.release()
+    return n
+
+
+def test_hand_graph_on_video_writes_mp4_and_jsonl_matching_the_graph_outputs(tmp_path):
+    seen: list[tuple[int, int]] = []
+    out, jsonl = tmp_path / "hands.mp4", tmp_path / "hands.jsonl"
+    rc = run_app(
+        HAND_GRAPH, input=str(VIDEO), output=str(out), jsonl=str(jsonl), max_frames=40, progress=False,
+        options={"num_threads": 1},
+        observers={"hands": lambda p: seen.append((int(p.timestamp), len(p.payload)))},
+    )
+    assert rc == 0
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    for rec in records:
+        jsonschema.validate(rec, JSONL_SCHEMA)
+    assert len(records) == 40 == len(seen)
+    assert [(r["timestamp_us"], len(r["hands"])) for r in records] == seen
+    assert [r["timestamp_us"] for r in records] == [40_000 * i for i in range(40)]
+    assert sum(n for _, n in seen) >= 30  # the video shows one hand nearly all the time
+    assert frame_count(out) == 40
+
+
+def test_window_sink_on_fake_display_quits_cleanly_on_q(tmp_path):
+    display = FakeDisplay(quit_after=5)
+    out = tmp_path / "shown.mp4"
+    rc = run_app(app_graph(tmp_path), input=str(VIDEO), output=str(out), show=True, display=display,
+                 realtime=True, progress=False)
+    assert rc == 0
+    assert len(display.frames) >= 5 and display.closed
+    assert display.thread_ids == {threading.get_ident()}  # drawn on the main thread only
+    window, first = display.frames[0]
+    assert window == "graphflow" and first.shape == (360, 640, 3)
+    n = frame_count(out)  # the writer was finalised: the file is readable
+    assert 5 <= n < 202
+
+
+def test_ctrl_c_stops_the_source_and_finalises_outputs(tmp_path):
+    class InterruptingDisplay(FakeDisplay):
+        def poll_key(self, delay_ms: int) -> int:
+            if len(self.frames) >= 3:
+                raise KeyboardInterrupt
+            return super().poll_key(delay_ms)
+
+    out, jsonl = tmp_path / "int.mp4", tmp_path / "int.jsonl"
+    stream = io.StringIO()
+    rc = run_app(app_graph(tmp_path), input=str(VIDEO), output=str(out), jsonl=str(jsonl), show=True,
+                 display=InterruptingDisplay(), realtime=True, progress=False, stream=stream)
+    assert rc == 130 and "stopping" in stream.getvalue()
+    lines = jsonl.read_text().splitlines()
+    assert 3 <= len(lines) < 202
+    assert frame_count(out) == len(lines)
+
+
+def test_flow_limiter_drops_frames_for_a_slow_graph_and_counts_them(tmp_path):
+    seen: list[int] = []
+    jsonl = tmp_path / "lim.jsonl"
+    rc = run_app(app_graph(tmp_path, options="{delay: 0.02}"), input=str(VIDEO), jsonl=str(jsonl), output=None,
+                 flow_limit=True, max_frames=60, progress=False,
+                 observers={"classes": lambda p: seen.append(int(p.timestamp))})
+    assert rc == 0
+    stamps = [json.loads(line)["timestamp_us"] for line in jsonl.read_text().splitlines()]
+    assert stamps == seen and 1 <= len(stamps) < 60
+    assert all(b > a for a, b in zip(stamps, stamps[1:], strict=False))
+
+
+def test_image_folder_sink(tmp_path):
+    rc = run_app(app_graph(tmp_path), input=str(VIDEO), images_dir=str(tmp_path / "frames"), max_frames=3,
+                 progress=False)
+    assert rc == 0
+    files = sorted(p.name for p in (tmp_path / "frames").iterdir())
+    assert files == ["000000.png", "000001.png", "000002.png"]
+    assert cv2.imread(str(tmp_path / "frames" / files[0])).shape == (360, 640, 3)
+
+
+def test_no_input_and_no_camera_says_what_to_pass(tmp_path, monkeypatch):
+    monkeypatch.setattr(app_module, "camera_available", lambda index=0: False)
+    stream = io.StringIO()
+    t0 = time.monotonic()
+    assert run_app(app_graph(tmp_path), stream=stream) == 2
+    assert time.monotonic() - t0 < 5
+    assert stream.getvalue().strip() == f"graphflow: {NO_INPUT_MESSAGE}"
+    assert "--input path/to/video.mp4" in NO_INPUT_MESSAGE
+
+
+def test_show_on_headless_opencv_explains_the_fix(tmp_path):
+    if highgui_available():
+        pytest.skip("this OpenCV has a GUI")
+    stream = io.StringIO()
+    assert run_app(app_graph(tmp_path), input=str(VIDEO), show=True, stream=stream) == 2
+    assert "pip install opencv-python" in stream.getvalue()
+
+
+def test_bad_input_and_failing_node_give_one_line_and_exit_codes(tmp_path):
+    stream = io.StringIO()
+    assert run_app(app_graph(tmp_path), input=str(tmp_path / "missing.mp4"), stream=stream) == 2
+    assert "is not a camera index, a URL" in stream.getvalue()
+    stream = io.StringIO()
+    assert run_app(app_graph(tmp_path, "IoTestFailAt"), input=str(VIDEO), progress=False, stream=stream) == 1
+    assert "node 'app/classify' failed: ValueError: synthetic failure on frame 5" in stream.getvalue()

@@ -145,9 +145,6 @@ class PreviousLoopbackCalculator(Calculator):
             else:
                 break
             self.pending.popleft()
-        if not self.pending and ctx.input_bound("MAIN") == Timestamp.DONE:  # type: ignore[attr-defined]
-            # MAIN is closed: close PREV_LOOP now, or a loop whose LOOP stream depends on it never closes
-            ctx.set_bound("PREV_LOOP", Timestamp.DONE)  # type: ignore[attr-defined]
         for k in [k for k in self.loop_values if self.pending and k < int(self.pending[0][1] or 0)]:
             del self.loop_values[k]
         if ctx.input_bound("MAIN") == Timestamp.DONE and not self.pending:

@@ -7,9 +7,10 @@ Two kinds of graph are accepted:
   sources) -> the app graph as a ``subgraph:`` node -> ``Renderer`` -> the sinks asked for (``WindowSink``,
   ``VideoWriterSink``, ``ImageFolderSink``, ``JsonlSink``). The renderer and the JSONL sink get whichever of the
   app's output streams they understand (``RESULT_STREAMS``, or by payload type);
-- a *self-contained graph* with its own source (``graphs/hand_tracking_live.yaml``): it is run as is; when it
-  declares the input side packets ``stop`` (a ``threading.Event`` for its ``VideoSource``) or ``display`` (a
-  ``DisplayQueue`` for its ``WindowSink``), ``run_app`` provides and services them.
+- a *self-contained graph* with its own source (``graphs/hand_tracking_live.yaml``): it is run as is (``input``
+  sets its ``input`` option when it declares one); when it declares the input side packets ``stop`` (a
+  ``threading.Event`` for its ``VideoSource``) or ``display`` (a ``DisplayQueue`` for its ``WindowSink``),
+  ``run_app`` provides and services them.
 
 The main thread stays free for the display: it pumps the ``DisplayQueue`` (``--show``) or updates the progress bar
 (files: frames, fps, ETA) or a live stats line (cameras). Ctrl-C, or 'q'/Esc in the window, sets the ``stop`` event:
@@ -326,6 +327,13 @@ def run_app(
             side_packets[_DISPLAY] = queue
         counted = _RENDERED if _RENDERED in wrapper["output_streams"] else (wrapper["output_streams"] or [None])[0]
     else:
+        if input is not None and "input" in app.spec.options:
+            # a self-contained graph that names its source with an `input` option (graphs/hand_tracking_live.yaml)
+            try:
+                app = Graph.from_yaml(graph_path, **{**(options or {}), "input": str(input)})
+            except (ConfigError, OSError) as exc:
+                return fail(str(exc), 2)
+            input = None  # noqa: A001
         if input is not None or output or jsonl or images_dir:
             return fail(f"{graph_path} has no input stream '{APP_INPUT}': it brings its own source and sinks; "
                         "set them with the graph's options instead of --input/--output/--jsonl", 2)

@@ -192,3 +192,11 @@ def test_bad_input_and_failing_node_give_one_line_and_exit_codes(tmp_path):
     stream = io.StringIO()
     assert run_app(app_graph(tmp_path, "IoTestFailAt"), input=str(VIDEO), progress=False, stream=stream) == 1
     assert "node 'app/classify' failed: ValueError: synthetic failure on frame 5" in stream.getvalue()
+
+
+def test_live_graph_runs_on_a_file_with_the_fake_display(tmp_path):
+    display = FakeDisplay(quit_after=3)
+    live_graph = HAND_GRAPH.with_name("hand_tracking_live.yaml")
+    rc = run_app(live_graph, input=str(VIDEO), display=display, options={"model_complexity": 0}, progress=False)
+    assert rc == 0 and len(display.frames) >= 3 and display.closed
+    assert display.frames[0][0] == "graphflow hands"

@@ -65,8 +65,11 @@ class DetectionArrays:
 
 
 def sigmoid_scores(logits: np.ndarray, clip: float) -> np.ndarray:
-    """(N,) sigmoid of the logits clipped to [-clip, clip] (float32), as MediaPipe's ``sigmoid_score``."""
-    z = np.clip(logits.astype(np.float32).reshape(-1), -clip, clip)
+    """(N,) sigmoid of the logits clipped to [-clip, clip], as MediaPipe's ``sigmoid_score``.
+
+    Computed in float64 (exp(100) overflows float32) and returned as float32.
+    """
+    z = np.clip(np.asarray(logits, np.float64).reshape(-1), -clip, clip)
     return (1.0 / (1.0 + np.exp(-z))).astype(np.float32)
 
 

@@ -296,10 +296,10 @@ class _Reader:
         if qsize is not None and (not isinstance(qsize, int) or isinstance(qsize, bool)
                                   or not 1 <= qsize <= MAX_QUEUE_SIZE):
             raise ConfigError(f"queue_size must be an integer from 1 to {MAX_QUEUE_SIZE}, got {qsize!r}",
-                              location=loc, node=node)
+                              location=loc, node=node, hint="e.g. queue_size: 100 (or 1 for live video)")
         if qpolicy is not None and qpolicy not in QUEUE_POLICIES:
             raise ConfigError(f"queue_policy '{qpolicy}' is not one of {', '.join(QUEUE_POLICIES)}",
-                              location=loc, node=node)
+                              location=loc, node=node, hint="block waits for space; the others drop and count")
 
     def resolve_refs(self, value: Any, scope: dict[str, Any], src: str, container: Any, key: Any, node: str) -> Any:
         if isinstance(value, str) and value.startswith("$"):

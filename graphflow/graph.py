@@ -101,7 +101,11 @@ class Graph:
             raise ConfigError(f"side packet '{unknown[0]}' is not declared by the graph", location=self.spec.source,
                               hint=f"declared side packets: {', '.join(declared) or 'none'}")
         self._state = "running"
-        self._sched.start(side_packets)
+        try:
+            self._sched.start(side_packets)  # on a failing open(), it closes what opened and joins
+        except BaseException:
+            self._state = "closed"
+            raise
         return self
 
     def _check_running(self, verb: str) -> None:

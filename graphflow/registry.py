@@ -24,6 +24,10 @@ _LAZY_INDEX: dict[str, str] | None = None
 class RegistryError(LookupError):
     """Unknown calculator name, duplicate registration, or a module path that is not allowed."""
 
+    def __init__(self, message: str, hint: str = "") -> None:
+        self.message, self.hint = message, hint
+        super().__init__(f"{message}; {hint}" if hint else message)
+
 
 @overload
 def register_calculator(cls_or_name: C) -> C: ...
@@ -99,13 +103,14 @@ def resolve(name: str, allow_imports: Iterable[str] = ()) -> type[Calculator]:
         module_name = name.partition(":")[0]
         if not _module_allowed(module_name, allow_imports):
             raise RegistryError(
-                f"calculator path '{name}' names module '{module_name}', which this graph does not allow; "
-                f"add '{module_name}' to the graph's allow_imports list (or pass allow_imports=[...])"
+                f"calculator path '{name}' names module '{module_name}', which this graph does not allow",
+                f"add '{module_name}' to the graph's allow_imports list (or pass allow_imports=[...])",
             )
         try:
             return _import_path(name)
         except ImportError as exc:
-            raise RegistryError(f"cannot import '{module_name}' for calculator '{name}': {exc}") from exc
+            raise RegistryError(f"cannot import '{module_name}' for calculator '{name}': {exc}",
+                                "check the module path and that its package is installed") from exc
     if name in _REGISTRY:
         return _REGISTRY[name]
     target = _lazy_index().get(name)
@@ -117,4 +122,4 @@ def resolve(name: str, allow_imports: Iterable[str] = ()) -> type[Calculator]:
 
     close = difflib.get_close_matches(name, known_names(), n=3)
     hint = f"did you mean {', '.join(close)}?" if close else "run `graphflow calculators` to list them"
-    raise RegistryError(f"unknown calculator '{name}'; {hint}")
+    raise RegistryError(f"unknown calculator '{name}'", hint)

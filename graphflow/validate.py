@@ -60,7 +60,7 @@ def validate(spec: GraphSpec) -> ValidatedGraph:
         try:
             cls = resolve(node.calculator, node.allow_imports)
         except RegistryError as exc:
-            raise ConfigError(str(exc), location=node.loc, node=node.name) from None
+            raise ConfigError(exc.message, location=node.loc, node=node.name, hint=exc.hint) from None
         try:
             options = build_options(cls.Options, node.options)
         except OptionError as exc:

@@ -78,3 +78,12 @@ nodes:
     assert isinstance(info.value.__cause__, TimestampError)
     assert "stream 'out'" in str(info.value.__cause__) and "80us" in str(info.value.__cause__)
     g.close()
+
+
+def test_run_calculator_runs_one_node_in_isolation():
+    from graphflow.testing import run_calculator
+
+    out = run_calculator("calculator: TestScale\noptions: {factor: 3}", inputs={"IN": [(0, 1), (5, 2)]})
+    assert [(int(p.timestamp), p.payload) for p in out["OUT"]] == [(0, 3), (5, 6)]
+    out = run_calculator({"calculator": "TestScale"}, inputs={"IN": [(0, 4)]}, side_packets={"FACTOR": 10})
+    assert [p.payload for p in out["OUT"]] == [40]

@@ -44,7 +44,9 @@ def train_one_epoch(
         losses = model.losses(images, targets)
         total_loss = sum(losses.values())
         if not math.isfinite(float(total_loss.detach())):
-            raise FloatingPointError(f"non-finite loss at step {step}: { ({k: float(v) for k, v in losses.items()}) }")
+            raise FloatingPointError(
+                f"non-finite loss at step {step}: { ({k: float(v.detach()) for k, v in losses.items()}) }"
+            )
         optimizer.zero_grad(set_to_none=True)
         total_loss.backward()
         if max_grad_norm is not None:

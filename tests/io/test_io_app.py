@@ -200,3 +200,29 @@ def test_live_graph_runs_on_a_file_with_the_fake_display(tmp_path):
     rc = run_app(live_graph, input=str(VIDEO), display=display, options={"model_complexity": 0}, progress=False)
     assert rc == 0 and len(display.frames) >= 3 and display.closed
     assert display.frames[0][0] == "graphflow hands"
+
+
+def test_graphflow_run_cli_matches_the_hand_graph_fed_directly(tmp_path):
+    import subprocess
+    import sys
+
+    from calculators.io.frame_reader import FrameReader
+    from graphflow.graph import Graph
+
+    out, jsonl = tmp_path / "cli.mp4", tmp_path / "cli.jsonl"
+    cmd = [sys.executable, "-m", "graphflow.cli", "run", str(HAND_GRAPH), "--input", str(VIDEO), "--output", str(out),
+           "--jsonl", str(jsonl), "--max-frames", "15", "-O", "num_threads=1"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    from_cli = [(r["timestamp_us"], len(r["hands"])) for r in map(json.loads, jsonl.read_text().splitlines())]
+    assert frame_count(out) == 15
+
+    direct = []
+    with Graph.from_yaml(HAND_GRAPH, num_threads=1) as graph:
+        poller = graph.poller("hands")
+        graph.start()
+        for frame in FrameReader(str(VIDEO), max_frames=15):
+            graph.add_packet("image", frame.image, frame.timestamp)
+        graph.close_all_inputs()
+        direct = [(int(p.timestamp), len(p.payload)) for p in poller]
+    assert from_cli == direct and len(direct) == 15

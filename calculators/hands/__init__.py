@@ -11,5 +11,6 @@ CALCULATORS: dict[str, str] = {
     "HandLandmarksToRois": "calculators.hands.roi_calculators:HandLandmarksToRoisCalculator",
     "AssociateHandRois": "calculators.hands.roi_calculators:AssociateHandRoisCalculator",
     "HandGestures": "calculators.hands.gesture_calculator:HandGesturesCalculator",
+    "GestureOverlay": "calculators.hands.gesture_overlay_calculator:GestureOverlayCalculator",
     "HandLandmarksSmoothing": "calculators.hands.smoothing_calculator:HandLandmarksSmoothingCalculator",
 }

@@ -122,7 +122,7 @@ def draw_hand(image: np.ndarray, hand: HandLandmarks, show_label: bool = True) -
     near = nearness(lm[:, 2]) if lm.shape[1] > 2 else np.full(len(lm), 0.5)
     for a, b, group in sorted(hand_connections(), key=lambda c: near[c[0]] + near[c[1]]):
         t = 0.5 * (near[a] + near[b])
-        thickness = max(1, round(s * (1.5 + 1.5 * t)))
+        thickness = max(1, round(s * (2.0 + 2.0 * t)))
         cv2.line(image, tuple(pts[a]), tuple(pts[b]), shade(FINGER_COLORS[group], t), thickness, cv2.LINE_AA)
     for i in np.argsort(near, kind="stable"):
         t = float(near[i])

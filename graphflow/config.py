@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .yaml_source import LineDict, line_of, load_yaml, read_yaml_file
+from .yaml_source import line_of, load_yaml, read_yaml_file
 
 QUEUE_POLICIES = ("block", "drop_oldest", "latest_only")
 INPUT_POLICIES = ("default", "immediate")
@@ -439,7 +439,3 @@ class _Reader:
             for s in node.side_inputs:
                 s.name = renames.get(s.name, s.name)
             spec.nodes.append(node)
-        for n, nloc in sub.input_streams:  # a subgraph input wired straight to one of its outputs
-            if inner_prefix + n not in renames:
-                continue
-        _ = spec.node  # keep mypy quiet about unused

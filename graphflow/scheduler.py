@@ -190,7 +190,9 @@ class Scheduler:
                 if n.state == 0 and not n.closed:  # _schedule, inlined
                     n.state = 1
                     self.ready.append(n)
-                    if threads:
+                    # the worker that ran `node` takes the next ready node itself; wake another one only when
+                    # there is work for two (or when the packet came from the application's thread)
+                    if threads and (node is None or len(self.ready) > 1):
                         self.cond.notify()
             if ts + 1 > s.bound:
                 s.bound = ts + 1
@@ -300,8 +302,15 @@ class Scheduler:
                 if sync_bound and ts is not None and ts + 1 + offset > node.out_bound:
                     # the node is done with ts: its outputs will carry nothing below ts + 1 + offset
                     self._propagate_bound(node, ts + 1 + offset)
+                if fast_q is not None and not fast_q.packets and fast_q.bound < DONE_US:
+                    node.state = NodeRuntime.IDLE  # nothing queued: skip the empty lookup round
+                    idle = True
+                else:
+                    idle = False
             if observed:
                 self._notify(observed)
+            if idle:
+                return
         with lock:
             node.state = NodeRuntime.IDLE
             self._schedule(node)  # more work may remain: go to the back of the line

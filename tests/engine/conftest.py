@@ -1,9 +1,8 @@
 import threading
 import time
 
-import pytest
-
 import engine_calcs  # noqa: F401 - registers the Test* calculators
+import pytest
 
 
 @pytest.fixture

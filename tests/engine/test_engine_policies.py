@@ -7,7 +7,6 @@ import pytest
 
 from graphflow import Graph
 
-
 TWO_INPUTS = """
 input_streams: [a, b]
 output_streams: [pairs]

@@ -1,0 +1,197 @@
+"""Engine overhead: graph input -> N PassThrough nodes -> graph output, driven from Python.
+
+Set up like MediaPipe's anchor (../shared/anchors/mediapipe_engine_bench.py, and
+../shared/reference/engine_anchors.md section 3d): M int packets with explicit timestamps fed by the caller with
+``add_packet``, queues of 100 with ``block``, outputs observed by a callback; wall time from the first add until
+``wait_until_done`` returns; median of ``--runs`` runs. Reported per executor (threads, inline):
+packets/s, us/packet, average us/hop, marginal us/hop (N=1->10, N=1->50), lock-step round trip p50/p99 (add one
+packet, wait for it on a poller), a 640x480x3 numpy payload passed by reference (must stay flat across N) and copied
+at ingress, and a drop_oldest variant with its drop count.
+
+    python benchmarks/engine_overhead.py                 # ours only
+    python benchmarks/engine_overhead.py --anchor        # + MediaPipe 0.10.21 in the same session, with ratios
+
+Prints JSON (and writes it with --json PATH).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from graphflow import Graph  # noqa: E402
+
+
+def chain_yaml(n: int, queue_size: int = 100, policy: str = "block") -> str:
+    lines = ["input_streams: [in]", "output_streams: [out]", f"queue_size: {queue_size}", f"queue_policy: {policy}",
+             "nodes:"]
+    prev = "in"
+    for i in range(n):
+        out = "out" if i == n - 1 else f"s{i}"
+        lines.append(f"  - {{name: p{i}, calculator: PassThrough, inputs: {{IN: {prev}}}, outputs: {{OUT: {out}}}}}")
+        prev = out
+    return "\n".join(lines) + "\n"
+
+
+def throughput(n: int, m: int, executor: str, payload: object = None, copy: bool = False,
+               policy: str = "block") -> dict:
+    graph = Graph.from_yaml(chain_yaml(n, policy=policy), executor=executor)
+    received = [0]
+
+    def on_out(packet: object) -> None:
+        received[0] += 1
+
+    graph.observe("out", on_out)
+    graph.start()
+    add = graph.add_packet
+    t0 = time.perf_counter()
+    if payload is None:
+        for i in range(m):
+            add("in", i, i)
+    elif copy:
+        for i in range(m):
+            add("in", np.array(payload), i)
+    else:
+        for i in range(m):
+            add("in", payload, i)
+    graph.wait_until_done(timeout=600)
+    wall = time.perf_counter() - t0
+    stats = graph.stats()
+    drops = stats["drops_total"]
+    if policy == "block":
+        assert received[0] == m and drops == 0, (received[0], drops)
+    return {"n": n, "m": m, "wall_s": wall, "pkts_per_s": m / wall, "us_per_pkt": wall / m * 1e6,
+            "us_per_hop_avg": wall / (m * n) * 1e6, "received": received[0], "drops": drops}
+
+
+def lockstep(n: int, k: int, executor: str) -> dict:
+    graph = Graph.from_yaml(chain_yaml(n), executor=executor)
+    poller = graph.poller("out")
+    graph.start()
+    lat = []
+    for i in range(k):
+        t0 = time.perf_counter()
+        graph.add_packet("in", i, i)
+        packet = poller.next(timeout=10)
+        lat.append((time.perf_counter() - t0) * 1e6)
+        assert packet is not None and packet.payload == i
+    graph.close()
+    lat.sort()
+    warm = lat[len(lat) // 20:] if len(lat) > 100 else lat
+    warm.sort()
+    return {"n": n, "k": k, "p50_us": warm[len(warm) // 2], "p99_us": warm[int(len(warm) * 0.99)]}
+
+
+def median_run(fn, runs: int) -> dict:
+    results = [fn() for _ in range(runs)]
+    results.sort(key=lambda r: r["wall_s"])
+    best = dict(results[len(results) // 2])
+    best["runs_wall_s"] = [round(r["wall_s"], 4) for r in results]
+    return best
+
+
+def run_anchor(runs: int, m: int) -> dict | None:
+    script = ROOT.parent / "shared" / "anchors" / "mediapipe_engine_bench.py"
+    venv = ROOT.parent / "shared" / "anchors" / "mp-venv.sh"
+    if not script.exists():
+        return None
+    py = subprocess.run(["bash", str(venv)], capture_output=True, text=True, timeout=900).stdout.strip()
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "mp.json"
+        proc = subprocess.run([py, str(script), "--n", "1", "10", "--runs", str(runs), "--m", str(m),
+                               "--json", str(out)], capture_output=True, text=True, timeout=1800)
+        if proc.returncode != 0:
+            return {"error": proc.stderr[-2000:]}
+        raw = json.loads(out.read_text())
+    summary: dict = {"env": raw["env"]}
+    for r in raw["runs"]:
+        if r["variant"] != "default":
+            continue
+        key = f"N={r['n']}"
+        summary.setdefault("default", {}).setdefault(key, []).append(r["wall_s"])
+    summary["default"] = {k: {"pkts_per_s": m / statistics.median(v), "us_per_pkt": statistics.median(v) / m * 1e6}
+                          for k, v in summary["default"].items()}
+    summary["lockstep"] = {f"N={r['n']}": {"p50_us": r["p50_us"], "p99_us": r["p99_us"]}
+                           for r in raw.get("lockstep_latency", [])}
+    return summary
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--m", type=int, default=20000)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--n", type=int, nargs="+", default=[1, 10, 50])
+    ap.add_argument("--lockstep-k", type=int, default=2000)
+    ap.add_argument("--image-m", type=int, default=2000)
+    ap.add_argument("--anchor", action="store_true", help="also run MediaPipe 0.10.21 (its own venv) for ratios")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    report: dict = {
+        "env": {"python": platform.python_version(), "machine": platform.machine(), "cpu_count": os.cpu_count(),
+                "loadavg_start": os.getloadavg()},
+        "setup": {"m": args.m, "runs": args.runs, "queue_size": 100, "queue_policy": "block", "observer": "callback"},
+        "executors": {},
+    }
+    frame = np.zeros((480, 640, 3), np.uint8)
+    for executor in ("threads", "inline"):
+        res: dict = {"throughput": {}, "lockstep": {}, "image_by_reference": {}, "image_copied": {}}
+        for n in args.n:
+            res["throughput"][f"N={n}"] = median_run(lambda n=n, ex=executor: throughput(n, args.m, ex), args.runs)
+            print(f"[{executor}] N={n}: {res['throughput'][f'N={n}']['pkts_per_s']:.0f} pkt/s", file=sys.stderr)
+        t = {n: res["throughput"][f"N={n}"]["wall_s"] for n in args.n}
+        lo = min(args.n)
+        res["marginal_us_per_hop"] = {f"N={lo}->{n}": (t[n] - t[lo]) / (args.m * (n - lo)) * 1e6
+                                      for n in args.n if n != lo}
+        for n in (1, 10):
+            res["lockstep"][f"N={n}"] = lockstep(n, args.lockstep_k, executor)
+        for n in args.n:
+            res["image_by_reference"][f"N={n}"] = median_run(
+                lambda n=n, ex=executor: throughput(n, args.image_m, ex, payload=frame), args.runs)["us_per_pkt"]
+            copied = median_run(lambda n=n, ex=executor: throughput(n, args.image_m, ex, payload=frame, copy=True),
+                                args.runs)
+            res["image_copied"][f"N={n}"] = copied["us_per_pkt"]
+        drop = throughput(10, args.m, executor, policy="drop_oldest")
+        res["drop_oldest_N=10"] = {"pkts_per_s": drop["pkts_per_s"], "received": drop["received"],
+                                   "drops": drop["drops"], "accounted": drop["received"] + drop["drops"] == args.m}
+        report["executors"][executor] = res
+
+    if args.anchor:
+        anchor = run_anchor(args.runs, args.m)
+        report["mediapipe_0_10_21"] = anchor
+        if anchor and "default" in anchor:
+            ours = report["executors"]
+            ratios = {}
+            for ex in ours:
+                for n in (1, 10):
+                    key = f"N={n}"
+                    if key in anchor["default"] and key in ours[ex]["throughput"]:
+                        ratios[f"{ex}_throughput_{key}_x_mediapipe"] = (
+                            ours[ex]["throughput"][key]["pkts_per_s"] / anchor["default"][key]["pkts_per_s"])
+                    if key in anchor.get("lockstep", {}):
+                        ratios[f"{ex}_lockstep_p50_{key}_over_mediapipe"] = (
+                            ours[ex]["lockstep"][key]["p50_us"] / anchor["lockstep"][key]["p50_us"])
+            report["ratios"] = ratios
+            report["goal"] = "throughput at N=10 >= 4x MediaPipe; lock-step p50 <= 0.5x MediaPipe"
+    report["env"]["loadavg_end"] = os.getloadavg()
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text)
+
+
+if __name__ == "__main__":
+    main()

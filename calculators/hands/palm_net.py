@@ -62,7 +62,7 @@ class BlazeBlock(nn.Module):
             shortcut = F.max_pool2d(x, 2, 2)  # k2 s2 on even sizes: TF SAME adds no padding
             if self.extra_channels:
                 shortcut = F.pad(shortcut, (0, 0, 0, 0, 0, self.extra_channels))
-        return self.act(h + shortcut)
+        return self.act(h.add_(shortcut))  # h is this block's fresh tensor: add in place
 
 
 def blaze_stage(in_channels: int, out_channels: int, num_residual: int, stride: int) -> nn.Sequential:
@@ -112,6 +112,10 @@ class PalmDetector(nn.Module):
     def __init__(self, config: PalmDetectorConfig) -> None:
         super().__init__()
         self.config = config
+        # Layout the convs run in. channels_last is ~1.4x faster on CPU, but its 1x1-conv GEMMs round differently
+        # and the full model's regressors then drift up to 1.2e-3 px from LiteRT (NCHW: <= 4e-4; both are within
+        # ~1e-3 of a float64 run). NCHW keeps the LiteRT parity bound of 1e-3; set channels_last for speed.
+        self.memory_format = torch.contiguous_format
         c1, c2, c3, c4, c5 = config.stage_channels
         n = config.blocks_per_stage
         self.stem = Conv2dSame(3, c1, 5, stride=2)  # 192 -> 96
@@ -132,6 +136,7 @@ class PalmDetector(nn.Module):
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, 3, 192, 192) in [0, 1] -> regressors (B, 2016, 18), logits (B, 2016, 1)."""
+        x = x.contiguous(memory_format=self.memory_format)
         x = self.stem_act(self.stem(x))  # (B, 32, 96, 96)
         x = self.stage1(x)
         x = self.stage2(x)  # (B, 64, 48, 48)

@@ -72,7 +72,9 @@ class OutputPoller:
             return self._queue.popleft()
 
     def latest(self) -> Packet | None:
-        self._graph._pump()
+        if self._graph._sched.executor == "inline":
+            self._graph._pump()  # the inline executor only progresses in the caller's thread
+        # with worker threads this never runs graph work here: a control loop calling latest() is never blocked
         with self._cond:
             if not self._queue:
                 return None

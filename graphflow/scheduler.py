@@ -416,6 +416,27 @@ class Scheduler:
         finally:
             self.inline_depth -= 1
 
+    def help_once(self) -> bool:
+        """Threads executor: let a caller that is about to block (poller.next, wait_*) run one ready node itself.
+
+        Its thread would sit idle anyway; running the work saves two thread hand-offs on a lock-step round trip.
+        Node exclusivity is kept by the same IDLE/SCHEDULED/RUNNING states the workers use.
+        """
+        with self.cond:
+            if self.stopping or self.finished or not self.ready:
+                return False
+            node = self.ready.popleft()
+            node.state = NodeRuntime.RUNNING
+            self.running += 1
+        try:
+            self._run(node)
+        finally:
+            with self.cond:
+                self.running -= 1
+                if self.running == 0 and not self.ready:
+                    self.cond.notify_all()
+        return True
+
     def idle(self) -> bool:
         return not self.ready and self.running == 0
 
@@ -497,4 +518,11 @@ class Scheduler:
                         if not self.ready:
                             self.cond.wait(0.001 if remaining is None else min(remaining, 0.001))
                 else:
+                    if self.ready:
+                        self.cond.release()
+                        try:
+                            self.help_once()
+                        finally:
+                            self.cond.acquire()
+                        continue
                     self.cond.wait(0.05 if remaining is None else min(remaining, 0.05))

@@ -23,18 +23,22 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from calculators.io.app import run_app  # noqa: E402
+from calculators.io.app import NO_INPUT_MESSAGE, run_app  # noqa: E402
 from calculators.io.display import highgui_available  # noqa: E402
+from calculators.io.frame_reader import camera_available  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--input", default="0", help="webcam index, video file, URL or image folder (default: 0)")
+    parser.add_argument("--input", default=None, help="webcam index, video file, URL or image folder (default: 0)")
     parser.add_argument("--model-complexity", type=int, default=1, choices=(0, 1), help="0: lite, 1: full models")
     parser.add_argument("--max-num-hands", type=int, default=2)
     parser.add_argument("--output", default="hand_tracking_live.mp4", help="video written when there is no GUI")
     args = parser.parse_args(argv)
     options = {"max_num_hands": args.max_num_hands, "model_complexity": args.model_complexity}
+    if args.input is None and not camera_available(0):
+        print(f"demo: {NO_INPUT_MESSAGE}", file=sys.stderr)
+        return 2
     if highgui_available():
         return run_app(ROOT / "graphs" / "hand_tracking_live.yaml", input=args.input, options=options)
     print(

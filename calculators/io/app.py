@@ -56,6 +56,11 @@ NO_INPUT_MESSAGE = (
     "e.g. `--input path/to/video.mp4` (or `--input 0` for the first webcam)"
 )
 
+def _no_camera(index: int) -> str:
+    return f"no camera at index {index}; pass a video file, an image folder or a URL instead, e.g. " \
+        "`--input path/to/video.mp4`"
+
+
 # stream and side packet names of the wrapper graph (prefixed so they never collide with an app's streams)
 _FRAMES, _CAPTURE, _IMAGE, _RENDERED = "gf_frames", "gf_capture_time", "gf_image", "gf_rendered"
 _STOP, _DISPLAY = "stop", "display"
@@ -303,6 +308,8 @@ def run_app(
             spec = classify_input(input)
         except SourceOpenError as exc:
             return fail(str(exc), 2)
+        if spec.kind == "camera" and not camera_available(spec.target):
+            return fail(_no_camera(spec.target), 2)
         live = spec.live
         src_opts = {"input": str(input), "width": width, "height": height, "fps": fps, "loop": loop,
                     "start": start, "end": end, "max_frames": max_frames, "realtime": realtime,
@@ -334,6 +341,9 @@ def run_app(
             except (ConfigError, OSError) as exc:
                 return fail(str(exc), 2)
             input = None  # noqa: A001
+        own_input = str(app.spec.options.get("input", ""))
+        if own_input.isdigit() and not camera_available(int(own_input)):
+            return fail(NO_INPUT_MESSAGE if own_input == "0" else _no_camera(int(own_input)), 2)
         if input is not None or output or jsonl or images_dir:
             return fail(f"{graph_path} has no input stream '{APP_INPUT}': it brings its own source and sinks; "
                         "set them with the graph's options instead of --input/--output/--jsonl", 2)

@@ -177,6 +177,17 @@ def test_no_input_and_no_camera_says_what_to_pass(tmp_path, monkeypatch):
     assert "--input path/to/video.mp4" in NO_INPUT_MESSAGE
 
 
+def test_missing_camera_index_fails_fast_with_exit_2(tmp_path, monkeypatch):
+    monkeypatch.setattr(app_module, "camera_available", lambda index=0: False)
+    stream = io.StringIO()
+    assert run_app(app_graph(tmp_path), input="3", stream=stream) == 2
+    assert stream.getvalue().startswith("graphflow: no camera at index 3; pass a video file")
+    stream = io.StringIO()  # a self-contained graph whose own source is camera 0
+    live_graph = HAND_GRAPH.with_name("hand_tracking_live.yaml")
+    assert run_app(live_graph, display=FakeDisplay(), stream=stream) == 2
+    assert stream.getvalue().strip() == f"graphflow: {NO_INPUT_MESSAGE}"
+
+
 def test_show_on_headless_opencv_explains_the_fix(tmp_path):
     if highgui_available():
         pytest.skip("this OpenCV has a GUI")

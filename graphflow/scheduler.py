@@ -23,7 +23,16 @@ from typing import Any
 
 from .errors import GraphError, GraphTimeoutError, StopSource
 from .packet import Packet
-from .policies import DONE, DONE_US, NOT_READY, InputQueue, default_ready, immediate_ready, settled_bound
+from .policies import (
+    DONE,
+    DONE_US,
+    NOT_READY,
+    UNSTARTED_US,
+    InputQueue,
+    default_ready,
+    immediate_ready,
+    settled_bound,
+)
 from .runtime import NodeRuntime, StreamRuntime
 from .timestamp import Timestamp, _from_raw
 from .validate import ValidatedGraph
@@ -352,6 +361,11 @@ class Scheduler:
     def _fail(self, node: NodeRuntime | None, phase: str, ts: int | None, exc: BaseException) -> None:
         with self.lock:
             self.errors.append(exc)
+            if ts is None and node is not None and node.is_source and phase == "process":
+                # a source has no input timestamp: name the last one it emitted
+                emitted = [s.last_ts for streams in node.outputs.values() for s in streams]
+                last = max(emitted, default=UNSTARTED_US)
+                ts = last if last > UNSTARTED_US else None
             if self.error is None:
                 tstr = str(_from_raw(ts)) if isinstance(ts, int) else (str(ts) if ts is not None else "-")
                 if node is not None:

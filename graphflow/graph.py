@@ -26,7 +26,8 @@ from .packet import Packet
 from .poller import OutputPoller
 from .runtime import make_packet
 from .scheduler import Scheduler
-from .timestamp import Timestamp
+from .stall import StallDetector
+from .timestamp import Timestamp, _from_raw
 from .trace import Tracer
 from .validate import ValidatedGraph, validate
 
@@ -232,7 +233,7 @@ class Graph:
         self._check_running("wait_until_done")
         self.close_all_inputs()
         sched = self._sched
-        sched.wait(lambda: sched.finished, timeout, "wait_until_done")
+        sched.wait(self._done_or_stalled(), timeout, "wait_until_done")
         self._raise_if_failed()
         self._finish(timeout=5.0)
 
@@ -247,15 +248,38 @@ class Graph:
             return
         try:
             self.close_all_inputs()
-            self._sched.wait(lambda: self._sched.finished, timeout, "close")
+            self._sched.wait(self._done_or_stalled(), timeout, "close")
         except GraphTimeoutError:
+            busy = {n.name: (str(_from_raw(n.ctx._ts)) if n.ctx._ts > -(2**63) + 1 else "-")
+                    for n in self._sched.nodes if n.state == n.RUNNING}  # timestamps before the join moves on
             stuck = self._finish(timeout=min(2.0, timeout))
+            where = [f"{name} (process at timestamp {busy.get(name, '-')})" for name in stuck]
             raise GraphTimeoutError(
-                f"{self!r}: close() timed out after {timeout} s; stuck in a call: {', '.join(stuck) or 'none'} "
-                "(their threads cannot be killed and were left as daemons)") from None
+                f"{self!r}: close() timed out after {timeout} s; stuck in a call: {', '.join(where) or 'none'} "
+                "(their threads cannot be killed: they were left as daemons and exit when the call returns)") from None
         self._finish(timeout=5.0)
         if self._sched.error is not None:
             raise self._sched.error
+
+    def _done_or_stalled(self) -> Callable[[], bool]:
+        """Wait predicate (scheduler lock held): the graph finished, or it can never finish (then it fails with a
+        ``GraphError`` saying which node waits on what, instead of hanging)."""
+        sched = self._sched
+        detector = StallDetector()
+
+        def check() -> bool:
+            if sched.finished:
+                return True
+            err = detector.check(sched)
+            if err is not None and sched.error is None:
+                sched.error = err
+                sched.errors.append(err)
+                sched.stopping = True
+                sched.cond.notify_all()
+                return True
+            return False
+
+        return check
 
     def _finish(self, timeout: float) -> list[str]:
         with self._closing:

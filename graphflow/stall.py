@@ -1,0 +1,79 @@
+"""Detecting a graph that can never finish, and saying why, instead of hanging.
+
+A graph whose inputs are all closed finishes when every node has closed. If at some moment no node is running or
+ready, no source can still produce, and no node is held back by a full queue (the scheduler's back-pressure
+relief handles those), then nothing can ever change again: the graph is *stalled*. The usual cause is a loop whose
+node waits for a back-edge input that is only produced downstream of itself (e.g. an ``immediate`` node that only
+finishes when all its inputs close, back edges included).
+
+``StallDetector.check`` is called with the scheduler lock held from the graph's wait predicates; it reports a stall
+only after seeing the same quiet state for ``confirm_s`` seconds, so a state between two worker steps never counts.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import TYPE_CHECKING
+
+from .errors import GraphError
+from .policies import DONE_US, UNSTARTED_US
+from .timestamp import _from_raw
+
+if TYPE_CHECKING:
+    from .scheduler import Scheduler
+
+
+class StallDetector:
+    def __init__(self, confirm_s: float = 0.2) -> None:
+        self.confirm_s = confirm_s
+        self._since: float | None = None
+
+    def check(self, sched: Scheduler) -> GraphError | None:
+        """A ``GraphError`` naming the first waiting node once the graph is confirmed stalled, else None."""
+        if not self._quiet(sched):
+            self._since = None
+            return None
+        now = time.monotonic()
+        if self._since is None:
+            self._since = now
+            return None
+        if now - self._since < self.confirm_s:
+            return None
+        return describe_stall(sched)
+
+    @staticmethod
+    def _quiet(sched: Scheduler) -> bool:
+        if sched.finished or sched.error is not None or sched.ready or sched.running:
+            return False
+        if any(s.bound < DONE_US for s in sched.graph_inputs.values()):
+            return False  # the application may still feed it
+        for node in sched.nodes:
+            if node.closed:
+                continue
+            if node.state != node.IDLE or (node.is_source and not node.source_stopped) or node.downstream_full():
+                return False
+        return True
+
+
+def describe_stall(sched: Scheduler) -> GraphError:
+    """The error for a stalled graph: the first open node (in topological order) and the inputs it waits on."""
+    waiting = [n for n in sched.nodes if not n.closed]
+    node = waiting[0]
+    open_inputs = [q for q in node.inputs if q.bound < DONE_US]
+    parts = []
+    for q in open_inputs:
+        producer = sched.streams[q.stream].producer
+        edge = "back edge " if q.back_edge else ""
+        parts.append(f"{q.tag} ({edge}stream '{q.stream}' from node '{producer}')")
+    ts = node.ctx._ts
+    tstr = str(_from_raw(ts)) if ts > UNSTARTED_US else "-"
+    calc = node.info.spec.calculator
+    others = ", ".join(f"'{n.name}'" for n in waiting[1:])
+    hint = ("a loop node must finish when its main input ends: raise StopSource then (see PreviousLoopback), "
+            "or use input_policy default, whose back-edge inputs never hold a node open"
+            if any(q.back_edge for q in open_inputs) else "check that every stream it reads is closed upstream")
+    msg = (f"node '{node.name}' ({calc}) can never finish (stalled after timestamp {tstr}): all graph inputs are "
+           f"closed and no node can run, but it still waits on input {', '.join(parts) or '(none)'}"
+           f"{'; also waiting: ' + others if others else ''} -> {hint}")
+    return GraphError(msg, node=node.name, calculator=calc, timestamp=ts if ts > UNSTARTED_US else None,
+                      phase="stalled")

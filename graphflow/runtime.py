@@ -79,6 +79,7 @@ class NodeRuntime:
         self.current_ts = UNSTARTED_US
         self.out_bound = UNSTARTED_US
         self.throttle_override = False
+        self.close_on_release = False
         # stats
         self.calls = 0
         self.busy_ns = 0

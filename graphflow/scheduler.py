@@ -238,6 +238,12 @@ class Scheduler:
             with lock:
                 if self.stopping:
                     node.state = NodeRuntime.IDLE
+                    late_close = node.close_on_release and not node.closed
+                    if late_close:
+                        node.closed = True
+                if self.stopping:
+                    if late_close:  # shutdown gave up waiting for this call; close() still runs once
+                        self._late_close(node)
                     return
                 throttled = False
                 if not node.throttle_override:
@@ -323,6 +329,16 @@ class Scheduler:
         with lock:
             node.state = NodeRuntime.IDLE
             self._schedule(node)  # more work may remain: go to the back of the line
+
+    def _late_close(self, node: NodeRuntime) -> None:
+        node.ctx.pending.clear()
+        try:
+            node.calculator.close(node.ctx)
+        except Exception as exc:  # noqa: BLE001 - the run is over; keep it visible in errors
+            with self.lock:
+                self.errors.append(exc)
+            log.error("node '%s' failed in close after being released: %s", node.name, exc)
+        node.ctx.pending.clear()
 
     def _close_node(self, node: NodeRuntime) -> None:
         """Run close() once (lock not held), deliver what it emits, then close every output."""
@@ -491,7 +507,11 @@ class Scheduler:
         deadline = time.monotonic() + timeout
         for t in self.workers:
             t.join(max(0.0, deadline - time.monotonic()))
-        stuck = [n.name for n in self.nodes if n.state == NodeRuntime.RUNNING]
+        with self.lock:
+            stuck = [n.name for n in self.nodes if n.state == NodeRuntime.RUNNING]
+            for n in self.nodes:
+                if n.state == NodeRuntime.RUNNING and n.opened and not n.closed:
+                    n.close_on_release = True  # its worker runs close() when the call returns
         for node in reversed(self.nodes):
             if node.opened and not node.closed and node.state != NodeRuntime.RUNNING:
                 node.closed = True

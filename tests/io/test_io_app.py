@@ -237,3 +237,15 @@ def test_graphflow_run_cli_matches_the_hand_graph_fed_directly(tmp_path):
         graph.close_all_inputs()
         direct = [(int(p.timestamp), len(p.payload)) for p in poller]
     assert from_cli == direct and len(direct) == 15
+
+
+def test_live_stats_line_shows_frames_fps_drops_and_latency():
+    stream = io.StringIO()
+    bar = app_module._Progress(total=0, live=True, label="hands on camera 0", stream=stream, enabled=True)
+    for latency in (50.0, 70.0):
+        bar.frame(latency)
+    bar._last_line = 0.0
+    bar.update(dropped=7)
+    bar.close(dropped=7)
+    line = stream.getvalue()
+    assert line.startswith("\rhands on camera 0: 2 frames, ") and "dropped 7, latency 52 ms" in line

@@ -175,3 +175,21 @@ def test_repair_output_always_strictly_increases(raw, fps):
     good = [round(r) for r in raw if r is not None and math.isfinite(r) and r >= 0]
     if len(good) == len(raw) and all(b > a for a, b in zip(good, good[1:], strict=False)):
         assert out == [round(r) for r in raw] and repair.total_repairs == 0
+
+
+def test_video_source_calculator_emits_rgb_frames_and_counts_decode_failures(tmp_path):
+    from graphflow.testing import run_calculator
+
+    for i in range(3):
+        cv2.imwrite(str(tmp_path / f"{i}.png"), _bgr(10 * (i + 1)))
+    (tmp_path / "1b.png").write_bytes(b"broken")  # sorts between 1.png and 2.png
+    out = run_calculator({"calculator": "VideoSource", "options": {"input": str(tmp_path), "fps": 20}})
+    images = out["IMAGE"]
+    assert [int(p.timestamp) for p in images] == [0, 50_000, 150_000]  # the broken file keeps its time slot
+    assert [int(p.payload[0, 0, 2]) for p in images] == [10, 20, 30]
+    assert [int(p.timestamp) for p in out["CAPTURE_TIME"]] == [0, 50_000, 150_000]
+    from graphflow.graph import Graph
+
+    stats = Graph.from_yaml({"nodes": [{"name": "source", "calculator": "VideoSource", "outputs": {"IMAGE": "image"},
+                                        "options": {"input": str(tmp_path)}}]}).run(timeout=30)
+    assert stats["nodes"]["source"]["counters"] == {"decode_failures": 1}

@@ -216,9 +216,9 @@ def draw_heatmap(image: np.ndarray, heat: np.ndarray, alpha: float = 0.45) -> No
     heat = np.asarray(heat, np.float32)
     if heat.shape != (h, w):
         heat = cv2.resize(heat, (w, h), interpolation=cv2.INTER_LINEAR)
-    idx = np.clip(np.round(heat * 255.0), 0, 255).astype(np.uint8)
-    colored = heat_colormap()[idx].astype(np.float32)
-    image[...] = np.round(image.astype(np.float32) * (1.0 - alpha) + colored * alpha).astype(np.uint8)
+    idx = np.clip(heat * 255.0 + 0.5, 0, 255).astype(np.uint8)
+    colored = heat_colormap()[idx]
+    cv2.addWeighted(image, 1.0 - alpha, colored, alpha, 0.0, dst=image)  # rounds and saturates to uint8
 
 
 def draw_cam(image: np.ndarray, cam: ClassActivation, alpha: float = 0.45, index: int = 0) -> None:

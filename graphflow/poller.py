@@ -72,9 +72,7 @@ class OutputPoller:
             return self._queue.popleft()
 
     def latest(self) -> Packet | None:
-        if self._graph._sched.executor == "inline":
-            self._graph._pump()  # the inline executor only progresses in the caller's thread
-        # with worker threads this never runs graph work here: a control loop calling latest() is never blocked
+        self._graph._pump()  # inline executor only: it progresses in the caller's thread
         with self._cond:
             if not self._queue:
                 return None

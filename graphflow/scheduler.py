@@ -223,7 +223,11 @@ class Scheduler:
 
     # ---- running a node --------------------------------------------------------------------------------------
     def _run(self, node: NodeRuntime) -> None:
-        """Process up to BATCH input sets of ``node`` (state RUNNING; lock not held)."""
+        """Process up to BATCH input sets of ``node`` (state RUNNING; lock not held on entry or exit).
+
+        The lock is taken once per input set: delivering the outputs of one call and taking the next input set
+        happen in the same critical section.
+        """
         calc = node.calculator
         ctx = node.ctx
         pending = ctx.pending
@@ -234,26 +238,25 @@ class Scheduler:
         sync_bound = node.offset is not None and node.policy == "default" and not node.is_source
         offset = node.offset or 0
         block_queues = node.block_queues
-        for _ in range(BATCH):
-            with lock:
+        lock.acquire()
+        try:
+            for _ in range(BATCH):
+                # ---- take the next input set (lock held) ----
                 if self.stopping:
                     node.state = NodeRuntime.IDLE
-                    late_close = node.close_on_release and not node.closed
-                    if late_close:
+                    if node.close_on_release and not node.closed:
                         node.closed = True
-                if self.stopping:
-                    if late_close:  # shutdown gave up waiting for this call; close() still runs once
-                        self._late_close(node)
+                        lock.release()
+                        try:
+                            self._late_close(node)  # shutdown gave up waiting for this call; close() still runs
+                        finally:
+                            lock.acquire()
                     return
-                throttled = False
                 if not node.throttle_override:
                     for q in block_queues:
                         if len(q.packets) >= q.capacity:
-                            throttled = True
-                            break
-                if throttled:
-                    node.state = NodeRuntime.IDLE
-                    return
+                            node.state = NodeRuntime.IDLE
+                            return
                 if fast_q is not None:  # one synchronised input: settled whenever a packet waits
                     packets = fast_q.packets
                     if packets:
@@ -285,50 +288,55 @@ class Scheduler:
                             ts = work[0]
                             ctx._set(ts, work[1])
                         work = () if ts is None else work[1]
-            if work is DONE:
-                self._close_node(node)
-                return
-            start = perf()
-            try:
-                calc.process(ctx)
-            except StopSource:
-                node.source_stopped = True
-            except Exception as exc:  # noqa: BLE001
-                with lock:
-                    node.state = NodeRuntime.IDLE
-                pending.clear()
-                self._fail(node, "process", ts, exc)
-                return
-            end = perf()
-            dur = end - start
-            node.calls += 1
-            node.busy_ns += dur
-            if node.calls <= LATENCY_SAMPLES:
-                node.latencies.append(dur)
-            else:
-                node.latencies[node.calls % LATENCY_SAMPLES] = dur
-            if tracer is not None:
-                tracer.span(node.name, ts, start, end, work)
-                for st, packet, _t in pending:
-                    if packet is not None:
-                        tracer.flow_start(st.name, packet, end)
-            with lock:
+                lock.release()
+                if work is DONE:
+                    try:
+                        self._close_node(node)
+                    finally:
+                        lock.acquire()
+                    return
+                # ---- run it (lock not held) ----
+                start = perf()
+                try:
+                    calc.process(ctx)
+                except StopSource:
+                    node.source_stopped = True
+                except Exception as exc:  # noqa: BLE001
+                    pending.clear()
+                    with lock:
+                        node.state = NodeRuntime.IDLE
+                    self._fail(node, "process", ts, exc)
+                    lock.acquire()
+                    return
+                end = perf()
+                dur = end - start
+                node.calls += 1
+                node.busy_ns += dur
+                if node.calls <= LATENCY_SAMPLES:
+                    node.latencies.append(dur)
+                else:
+                    node.latencies[node.calls % LATENCY_SAMPLES] = dur
+                if tracer is not None:
+                    tracer.span(node.name, ts, start, end, work)
+                    for st, packet, _t in pending:
+                        if packet is not None:
+                            tracer.flow_start(st.name, packet, end)
+                # ---- deliver (lock held again) ----
+                lock.acquire()
                 observed = self._deliver(node, pending) if pending else None
                 if sync_bound and ts is not None and ts + 1 + offset > node.out_bound:
                     # the node is done with ts: its outputs will carry nothing below ts + 1 + offset
                     self._propagate_bound(node, ts + 1 + offset)
-                if fast_q is not None and not fast_q.packets and fast_q.bound < DONE_US:
-                    node.state = NodeRuntime.IDLE  # nothing queued: skip the empty lookup round
-                    idle = True
-                else:
-                    idle = False
-            if observed:
-                self._notify(observed)
-            if idle:
-                return
-        with lock:
+                if observed:
+                    lock.release()  # observers run outside the lock, in order, before the next call
+                    try:
+                        self._notify(observed)
+                    finally:
+                        lock.acquire()
             node.state = NodeRuntime.IDLE
             self._schedule(node)  # more work may remain: go to the back of the line
+        finally:
+            lock.release()
 
     def _late_close(self, node: NodeRuntime) -> None:
         node.ctx.pending.clear()
@@ -446,27 +454,6 @@ class Scheduler:
         finally:
             self.inline_depth -= 1
 
-    def help_once(self) -> bool:
-        """Threads executor: let a caller that is about to block (poller.next, wait_*) run one ready node itself.
-
-        Its thread would sit idle anyway; running the work saves two thread hand-offs on a lock-step round trip.
-        Node exclusivity is kept by the same IDLE/SCHEDULED/RUNNING states the workers use.
-        """
-        with self.cond:
-            if self.stopping or self.finished or not self.ready:
-                return False
-            node = self.ready.popleft()
-            node.state = NodeRuntime.RUNNING
-            self.running += 1
-        try:
-            self._run(node)
-        finally:
-            with self.cond:
-                self.running -= 1
-                if self.running == 0 and not self.ready:
-                    self.cond.notify_all()
-        return True
-
     def idle(self) -> bool:
         return not self.ready and self.running == 0
 
@@ -552,11 +539,4 @@ class Scheduler:
                         if not self.ready:
                             self.cond.wait(0.001 if remaining is None else min(remaining, 0.001))
                 else:
-                    if self.ready:
-                        self.cond.release()
-                        try:
-                            self.help_once()
-                        finally:
-                            self.cond.acquire()
-                        continue
                     self.cond.wait(0.05 if remaining is None else min(remaining, 0.05))

@@ -149,7 +149,21 @@ def _run(args: argparse.Namespace) -> int:
         app = importlib.import_module("calculators.io.app")
         return int(app.run_app(args.graph, input=args.input, output=args.output, show=args.show, jsonl=args.jsonl,
                                side=side, options=options, max_frames=args.max_frames, loop=args.loop))
-    stats = graph.run(side, timeout=args.timeout)
+    try:
+        stats = graph.run(side, timeout=args.timeout)
+    except KeyboardInterrupt:
+        print("graphflow: stopping: sources end, packets in flight drain (Ctrl-C again to abandon)...",
+              file=sys.stderr)
+        try:
+            graph.stop(timeout=10.0)
+        except KeyboardInterrupt:
+            graph.cancel()
+        except GraphflowError as exc:
+            print(f"graphflow: while stopping: {exc}", file=sys.stderr)
+        raise
+    except GraphflowError:
+        graph.cancel()  # e.g. --timeout: every opened node still gets its close()
+        raise
     if args.stats:
         from .stats import table
 

@@ -292,6 +292,26 @@ class Graph:
                 self.tracer.write(names)
             return stuck
 
+    def stop(self, timeout: float = 10.0) -> None:
+        """End the run early but cleanly (Ctrl-C): sources stop at their next call, graph inputs close, the
+        packets already inside drain, every node's ``close`` runs; then as ``close(timeout)``."""
+        if self._state == "running":
+            sched = self._sched
+            with sched.cond:
+                for node in sched.nodes:
+                    if node.is_source and not node.closed:
+                        node.source_stopped = True
+                        sched._schedule(node)
+        self.close(timeout)
+
+    def cancel(self, timeout: float = 5.0) -> list[str]:
+        """Abandon the run now, without draining: stop and join the workers, run ``close`` of every opened node
+        that is not stuck in a call. Returns the names of nodes stuck in a call (see ``close``)."""
+        if self._state == "new":
+            self._state = "closed"
+            return []
+        return self._finish(timeout)
+
     def __enter__(self) -> Graph:
         return self
 

@@ -196,3 +196,31 @@ class FaultSlowImage(Calculator):
     def process(self, ctx: Context) -> None:
         time.sleep(self.options.delay)
         ctx.emit("IMAGE_OUT", ctx.get("IMAGE"))
+
+
+@register_calculator("FaultLineSink")
+class FaultLineSink(Calculator):
+    """Writes one line per packet to ``path``; ``close`` writes the line ``END`` and closes the file.
+
+    A file that ends with ``END`` was finalised by ``close``: the CLI Ctrl-C test checks for it.
+
+    Inputs:  IN - Any
+    Options: path - the text file to write
+    """
+
+    IN = Input(Any)
+
+    @dataclass
+    class Options:
+        path: str = ""
+
+    def open(self, ctx: Context) -> None:
+        self.file = open(self.options.path, "w", encoding="utf-8")  # noqa: SIM115 - closed in close()
+
+    def process(self, ctx: Context) -> None:
+        self.file.write(f"{int(ctx.timestamp)} {ctx.get('IN')}\n")
+        self.file.flush()
+
+    def close(self, ctx: Context) -> None:
+        self.file.write("END\n")
+        self.file.close()

@@ -110,14 +110,11 @@ def run_anchor() -> dict[str, Any]:
     return json.loads(out.stdout)
 
 
-def per_model_numbers() -> dict[str, Any]:
-    """The networks alone, from benchmarks/hand_models.py (written with the models)."""
-    try:
-        from benchmarks import hand_models
-    except ImportError as exc:
-        return {"unavailable": f"benchmarks/hand_models.py could not be imported: {exc}"}
-    return hand_models.run_quick() if hasattr(hand_models, "run_quick") else {
-        "unavailable": "benchmarks/hand_models.py has no run_quick()"}
+def per_model_numbers(threads: int, runs: int) -> list[dict[str, Any]]:
+    """The networks alone, torch vs LiteRT, from benchmarks/hand_models.py (interleaved, same input)."""
+    from benchmarks.hand_models import MODEL_NAMES, benchmark_model
+
+    return [r for name in MODEL_NAMES for r in benchmark_model(name, threads, runs=runs, progress=False)]
 
 
 def main(argv: list[str] | None = None) -> dict[str, Any]:
@@ -127,6 +124,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--complexity", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--max-hands", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--anchor", action="store_true", help="also run MediaPipe's solution and report ratios")
+    ap.add_argument("--model-runs", type=int, default=30, help="calls per model for the per-model numbers")
     ap.add_argument("--no-models", action="store_true", help="skip the per-model numbers")
     ap.add_argument("--json", type=Path, help="also write the JSON here")
     a = ap.parse_args(argv)
@@ -160,7 +158,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 r["mediapipe_ms_p95"] = t["ms_p95"]
                 r["ratio_vs_mediapipe"] = round(r["ms_median"] / t["ms_median"], 2)
     if not a.no_models:
-        out["per_model"] = per_model_numbers()
+        print("per-model numbers (benchmarks/hand_models.py) ...", file=sys.stderr)
+        out["per_model"] = per_model_numbers(a.num_threads, a.model_runs)
     text = json.dumps(out, indent=1)
     print(text)
     if a.json:

@@ -14,8 +14,8 @@ Two kinds of graph are accepted:
 
 The main thread stays free for the display: it pumps the ``DisplayQueue`` (``--show``) or updates the progress bar
 (files: frames, fps, ETA) or a live stats line (cameras). Ctrl-C, or 'q'/Esc in the window, sets the ``stop`` event:
-the source ends, the frames in flight drain, every sink's ``close`` runs (the video file is finalised), and
-``run_app`` returns 130 (Ctrl-C) or 0 ('q'). A second Ctrl-C abandons the drain.
+the source ends, the frames already decoded drain (at most the input queues' sizes), every sink's ``close`` runs
+(the video file is finalised), and ``run_app`` returns 130 (Ctrl-C) or 0 ('q'). A second Ctrl-C abandons the drain.
 
 Exit codes: 0 done; 1 the graph failed (the error is printed in one line); 2 bad usage (no input and no camera,
 ``--show`` on headless OpenCV, an input that cannot be opened, an invalid graph); 130 interrupted.
@@ -385,9 +385,16 @@ def run_app(
             done.set()
 
     try:
-        graph.start(side_packets)
+        graph.start(side_packets)  # opens every node: models load here
     except GraphflowError as exc:
         return fail(str(exc), 2 if isinstance(exc, ConfigError) else 1)
+    except KeyboardInterrupt:
+        stop.set()
+        try:
+            graph.close(timeout=5.0)
+        except GraphflowError:
+            pass
+        return fail("interrupted while starting", 130)
     waiter = threading.Thread(target=wait_for_graph, name="graphflow-app-wait")
     waiter.start()
     interrupted = quit_pressed = False

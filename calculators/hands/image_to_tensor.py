@@ -72,7 +72,7 @@ def warp_roi(image: np.ndarray, roi: PixelRoi, tensor_width: int, tensor_height:
     dst = np.array([[0.0, h], [0.0, 0.0], [w, 0.0], [w, h]], np.float32)
     matrix = cv2.getPerspectiveTransform(src, dst)
     return cv2.warpPerspective(
-        image, matrix, (tensor_width, tensor_height), flags=cv2.INTER_LINEAR, borderMode=BORDER_MODES[border]
+        np.ascontiguousarray(image), matrix, (tensor_width, tensor_height), flags=cv2.INTER_LINEAR, borderMode=BORDER_MODES[border]
     )
 
 

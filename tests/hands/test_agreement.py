@@ -7,7 +7,8 @@ complexity we run ``graphs/hand_tracking.yaml`` with the same options and requir
 - images: the same number of palm detections and of hands on every image, the same handedness labels, and
   max-abs differences (normalized) of landmark x, y, of palm boxes + keypoints + score, and of ROI corners (from
   palms and from landmarks) with median <= 2e-3 and worst <= 1e-2;
-- video: the per-frame hand count matches on >= 95% of frames, landmarks within the same bounds.
+- video: the per-frame hand count (and palm detection count) matches on >= 95% of frames, landmarks within the
+  same bounds, and the handedness label of every matched hand agrees.
 """
 
 from __future__ import annotations
@@ -155,13 +156,18 @@ def test_video_tracking_agrees_with_mediapipe(complexity: int) -> None:
     assert want["settings"]["static_image_mode"] is False
     results = run_graph(frames, model_complexity=complexity, static_image_mode=False,
                         max_num_hands=want["settings"]["max_num_hands"])
-    same_count = 0
+    same_count = same_palms = 0
     diffs: list[float] = []
+    labels: list[bool] = []
     for got, theirs in zip(results, want["frames"], strict=True):
+        same_palms += len(got["palm_detections"]) == len(theirs["palm_detections"])
         if len(got["hands"]) != len(theirs["hands"]):
             continue
         same_count += 1
-        pairs = zip(got["hands"], theirs["hands"], strict=True)
-        diffs += [landmark_diff(o.landmarks, t["landmarks"]) for o, t in pairs]
+        for ours, their in zip(got["hands"], theirs["hands"], strict=True):
+            diffs.append(landmark_diff(ours.landmarks, their["landmarks"]))
+            labels.append(ours.handedness == their["handedness"]["label"])
     assert same_count >= 0.95 * len(frames), f"hand count matches on {same_count}/{len(frames)} frames"
+    assert same_palms >= 0.95 * len(frames), f"palm detection count matches on {same_palms}/{len(frames)} frames"
+    assert all(labels), f"handedness differs on {labels.count(False)} of {len(labels)} tracked hands"
     assert_within(f"complexity {complexity} video landmarks", diffs)

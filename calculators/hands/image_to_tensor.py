@@ -71,9 +71,8 @@ def warp_roi(image: np.ndarray, roi: PixelRoi, tensor_width: int, tensor_height:
     w, h = float(tensor_width), float(tensor_height)
     dst = np.array([[0.0, h], [0.0, 0.0], [w, 0.0], [w, h]], np.float32)
     matrix = cv2.getPerspectiveTransform(src, dst)
-    return cv2.warpPerspective(
-        np.ascontiguousarray(image), matrix, (tensor_width, tensor_height), flags=cv2.INTER_LINEAR, borderMode=BORDER_MODES[border]
-    )
+    return cv2.warpPerspective(np.ascontiguousarray(image), matrix, (tensor_width, tensor_height),
+                               flags=cv2.INTER_LINEAR, borderMode=BORDER_MODES[border])
 
 
 def image_to_tensor(

@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import torch
 
+from calculators.common.image_checks import check_rgb_image
+
 INPUT_SIZE = 224
 CROP_PADDING = 32  # centre crop = INPUT_SIZE / (INPUT_SIZE + CROP_PADDING) of the short side
 MEAN_RGB = 127.0
@@ -34,8 +36,7 @@ def crop_region(image_size: tuple[int, int], crop: str = "center",
 def preprocess_imagenet(image: np.ndarray, crop: str = "center",
                         input_size: int = INPUT_SIZE) -> tuple[torch.Tensor, tuple[int, int, int, int]]:
     """(H, W, 3) uint8 RGB -> ((1, 3, input_size, input_size) float32 in about [-1, 1], crop box in pixels)."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
+    check_rgb_image(image)
     x1, y1, x2, y2 = crop_region(image.shape[:2], crop, input_size)
     patch = np.ascontiguousarray(image[y1:y2, x1:x2])
     resized = cv2.resize(patch, (input_size, input_size), interpolation=cv2.INTER_CUBIC).astype(np.float32)

@@ -7,6 +7,7 @@ from typing import Literal
 
 import numpy as np
 
+from calculators.common.image_checks import check_rgb_image
 from graphflow import Calculator, Context, Input, Output, register_calculator
 from graphflow.types import NormalizedRect
 
@@ -50,6 +51,7 @@ class ImageToTensorCalculator(Calculator):
         image = ctx.get("IMAGE")
         if image is None:
             return
+        check_rgb_image(image)
         o = self.options
         rects: list[NormalizedRect | None] = ctx.get("NORM_RECTS") if ctx.has("NORM_RECTS") else [None]
         tensors = np.zeros((len(rects), 3, o.height, o.width), np.float32)

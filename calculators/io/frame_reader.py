@@ -13,9 +13,11 @@ Timestamps (int microseconds, strictly increasing):
   ``TimestampRepair`` where it is missing, repeated or goes backwards (each repair counted);
 - image folders and globs: ``index / fps`` (fps defaults to 30), in sorted file-name order.
 
-Failure handling: a frame that fails to decode is skipped and counted (``stats["decode_failures"]``); the end of a
-file or folder ends iteration (or starts over with ``loop=True``); a live source that stops delivering is
-reopened up to ``retries`` times, ``retry_delay`` seconds apart, then ``SourceLostError`` is raised.
+Failure handling: a frame that fails to decode is skipped and counted (``stats["decode_failures"]``); a file that
+ends before its container's frame count (truncated, or corrupt past the decoder's recovery) counts the frames never
+read (``stats["missing_frames"]``); the end of a file or folder ends iteration (or starts over with ``loop=True``);
+a live source that stops delivering is reopened up to ``retries`` times, ``retry_delay`` seconds apart, then
+``SourceLostError`` is raised.
 """
 
 from __future__ import annotations
@@ -276,6 +278,7 @@ class FrameReader:
         next_due: float | None = None
         while True:
             if not cap.grab():
+                self._count_missing(cap, index)
                 if not self.loop:
                     return
                 cap = self._reopen_file()
@@ -305,6 +308,13 @@ class FrameReader:
                     continue
                 next_due = ts + period if next_due is None else max(next_due + period, ts + period - tolerance)
             yield Frame(self._finish(decoded), ts, self._clock(), index - 1)
+
+    def _count_missing(self, cap: Capture, grabbed: int) -> None:
+        """At a file's premature end (truncated or corrupt: the decoder gives up before the container's frame
+        count), count the frames never read as ``missing_frames`` instead of ending silently."""
+        total = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        if total > grabbed and not self.start and not self.end:
+            self.stats["missing_frames"] += total - grabbed
 
     def _iter_live(self) -> Iterator[Frame]:
         cap = self._open()

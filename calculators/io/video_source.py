@@ -26,7 +26,8 @@ class VideoSourceCalculator(Calculator):
     Options: input ("0" webcam index | file | URL | folder | glob), width/height (0 = keep), fps (camera rate,
       folder playback rate, or a cap for files), loop, start/end (seconds; end 0 = to the end), max_frames
       (0 = all), realtime (pace files to their timestamps, like a camera), retries/retry_delay (live sources).
-    Counters: decode_failures, timestamp_repairs, reconnects, dropped_by_fps.
+    Counters: decode_failures, missing_frames (a file that ends early), timestamp_repairs, reconnects,
+      dropped_by_fps.
     Example:
       - calculator: VideoSource
         outputs: {IMAGE: image}

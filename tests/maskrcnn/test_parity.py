@@ -139,3 +139,28 @@ def test_training_losses_match_under_the_same_seed(model: MaskRCNN, fx: dict) ->
     assert set(losses) == set(fx["losses"])
     for name, value in fx["losses"].items():
         assert_close(losses[name].detach(), value, name, rtol=1e-4)
+
+
+def test_from_torchvision_checkpoint_loads_strictly(fx: dict, tmp_path: Path) -> None:
+    tool = _load_tool()
+    state = tool.seeded_state_dict({k: tuple(v) for k, v in fx["shapes"].items()}, fx["seed"])
+    # a checkpoint saved from a model with trainable nn.BatchNorm2d also carries num_batches_tracked counters
+    bn = [k.rsplit(".", 1)[0] for k in state if k.endswith(".running_mean")]
+    state.update({f"{prefix}.num_batches_tracked": torch.tensor(0) for prefix in bn})
+    path = tmp_path / "maskrcnn_seeded.pth"
+    torch.save({"model": state}, path)  # the layout of torchvision's reference training checkpoints
+    model = MaskRCNN.from_torchvision_checkpoint(
+        path, min_size=fx["min_size"], max_size=fx["max_size"], box_score_thresh=0.0
+    )
+    assert model.config.num_classes == 91 and not model.training
+    with torch.no_grad():
+        out = model([fx["image"]])[0]
+    assert torch.equal(out["labels"], fx["full_labels"])
+    assert_close(out["boxes"], fx["full_boxes"], "boxes after from_torchvision_checkpoint")
+
+    del state["roi_heads.mask_predictor.conv5_mask.bias"]
+    torch.save(state, path)
+    with pytest.raises(RuntimeError, match="conv5_mask.bias"):
+        MaskRCNN.from_torchvision_checkpoint(path)
+    with pytest.raises(ValueError, match="unknown MaskRCNNConfig"):
+        MaskRCNN.from_torchvision_checkpoint(path, min_sise=10)

@@ -34,6 +34,10 @@ MEDIAN_BOUND, WORST_BOUND = 2e-3, 1e-2
 # ROIs are compared by their corners (normalized), which folds the rotation into image units; the rotation alone is
 # also bounded, in radians (the worst seen on these images is 0.011 rad, on a full-model landmark ROI)
 ROTATION_BOUND_RAD = 0.02
+# beyond the required bounds, with about 2x margin over what this port measures: world landmarks (metres; worst
+# seen 2.7 mm), landmark z (same units and bounds as x, y; worst seen 5.3e-3), handedness score (worst seen 0.011)
+WORLD_MEDIAN_M, WORLD_WORST_M = 2e-3, 5e-3
+HANDEDNESS_SCORE_BOUND = 0.025
 STREAMS = ("hands", "palm_detections", "hand_rois_from_palms", "hand_rois_from_landmarks")
 
 
@@ -125,8 +129,10 @@ def test_static_images_agree_with_mediapipe(complexity: int) -> None:
         min_detection_confidence=settings["min_detection_confidence"],
         min_tracking_confidence=settings["min_tracking_confidence"],
     )
-    diffs: dict[str, list[float]] = {"landmarks": [], "palm detections": [], "palm ROIs": [], "landmark ROIs": []}
+    diffs: dict[str, list[float]] = {"landmarks": [], "landmark z": [], "palm detections": [], "palm ROIs": [],
+                                     "landmark ROIs": []}
     rotations: list[float] = []
+    world: list[float] = []
     for name, got in zip(names, results, strict=True):
         want = ref["images"][name][f"model_complexity_{complexity}"]
         size = (ref["images"][name]["width"], ref["images"][name]["height"])
@@ -134,7 +140,11 @@ def test_static_images_agree_with_mediapipe(complexity: int) -> None:
         assert len(got["hands"]) == len(want["hands"]), f"{name}: hand count"
         for ours, theirs in zip(got["hands"], want["hands"], strict=True):
             assert ours.handedness == theirs["handedness"]["label"], f"{name}: handedness"
+            assert abs(ours.handedness_score - theirs["handedness"]["score"]) <= HANDEDNESS_SCORE_BOUND, name
             diffs["landmarks"].append(landmark_diff(ours.landmarks, theirs["landmarks"]))
+            their_z = np.asarray(theirs["landmarks"])[:, 2]
+            diffs["landmark z"].append(float(np.abs(ours.landmarks[:, 2] - their_z).max()))
+            world.append(float(np.abs(ours.world_landmarks - np.asarray(theirs["world_landmarks"])).max()))
         for ours, theirs in zip(got["palm_detections"], want["palm_detections"], strict=True):
             diffs["palm detections"].append(palm_diff(ours, theirs))
         for ours, theirs in zip(got["hand_rois_from_palms"], want["hand_rects_from_palm_detections"], strict=True):
@@ -146,6 +156,8 @@ def test_static_images_agree_with_mediapipe(complexity: int) -> None:
     for key, values in diffs.items():
         assert_within(f"complexity {complexity} {key}", values)
     assert max(rotations) <= ROTATION_BOUND_RAD, f"ROI rotation differs by up to {max(rotations):.3f} rad"
+    assert np.median(world) <= WORLD_MEDIAN_M and max(world) <= WORLD_WORST_M, (
+        f"world landmarks: median {np.median(world):.2e} m, worst {max(world):.2e} m")
 
 
 @pytest.mark.parametrize("complexity", [0, 1])

@@ -1,0 +1,242 @@
+"""Mask R-CNN inference latency per image, split by stage, and against torchvision on the same weights and input.
+
+    nice python benchmarks/mask_rcnn.py                      # R50-FPN and the small model at 512 and 800 px
+    python benchmarks/mask_rcnn.py --models small --sizes 128 512 --runs 5 --no-torchvision
+
+Models: ``r50_fpn`` = ``MaskRCNN(MaskRCNNConfig())`` (torchvision's maskrcnn_resnet50_fpn layout, 91 classes) with
+seeded random weights, since no COCO weights can be had here; ``small`` = the committed shapes checkpoint
+(EfficientNet-Lite0-FPN). Both run at ``--score-thresh`` (default 0.05, torchvision's ``box_score_thresh``). With
+random R50 weights every class score is about 1/91 < 0.05, so the R50 rows have no detections and **exclude the
+mask branch** (as the issue's first look at torchvision did); ``--score-thresh 0`` forces 100 detections through it,
+but then per-class NMS sees all 1000 x 90 candidate boxes, which our plain-torch NMS pays for heavily. The number of
+detections is reported per row.
+Input: one S x S synthetic shapes scene (shapes scaled with S); the detector resizes it to min_size = S.
+
+Stages (medians over ``--runs`` after one warm-up): ``preprocess`` (normalise, resize, pad), ``backbone`` (body +
+FPN), ``rpn`` (head, decode, per-level top-n, NMS), ``box_branch`` (RoIAlign 7x7, two-FC head, per-class NMS),
+``mask_branch`` (RoIAlign 14x14, mask head, class selection), ``paste`` (boxes and 28x28 masks back into the image).
+``end_to_end`` is a separate ``model([image])`` call; ``stage_sum / end_to_end`` near 1 shows the split is faithful.
+
+torchvision: when ``/work/tv-venv`` (torch + torchvision) exists, the R50 weights are saved to a temporary file and
+this script re-runs itself there (``--torchvision-worker``), loading them into ``torchvision.models.detection.
+maskrcnn_resnet50_fpn`` with the same thresholds, sizes and thread count, on the same image. The ratio is ours /
+torchvision's median end-to-end latency, measured in the same invocation. (The small model has no torchvision
+counterpart: its backbone is ours.) Prints one JSON document.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+TV_PYTHON = Path("/work/tv-venv/bin/python")
+
+
+def _median_time(fn, runs: int) -> tuple[float, list[float]]:
+    fn()  # warm-up
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), times
+
+
+def torchvision_worker(args: argparse.Namespace) -> None:
+    """Runs inside the torchvision venv: load our saved weights into torchvision's model and time it."""
+    import numpy as np
+    import torch
+    from torchvision.models.detection import maskrcnn_resnet50_fpn
+
+    torch.set_num_threads(args.threads)
+    image = torch.from_numpy(np.load(args.image)).permute(2, 0, 1).float() / 255.0
+    size = image.shape[-1]
+    model = maskrcnn_resnet50_fpn(
+        weights=None,
+        weights_backbone=None,
+        min_size=size,
+        max_size=round(size * 1333 / 800),
+        box_score_thresh=args.score_thresh,
+    )
+    state = torch.load(args.weights, map_location="cpu", weights_only=True)
+    missing, unexpected = model.load_state_dict(state, strict=False)
+    # weights=None builds plain BatchNorm (with a num_batches_tracked counter); eval mode makes it a frozen BN.
+    if unexpected or any(not k.endswith("num_batches_tracked") for k in missing):
+        raise RuntimeError(f"torchvision load: missing {missing[:5]}, unexpected {unexpected[:5]}")
+    model.eval()
+    detections = 0
+
+    def run() -> None:
+        nonlocal detections
+        with torch.inference_mode():
+            detections = len(model([image])[0]["boxes"])
+
+    median, times = _median_time(run, args.runs)
+    print(json.dumps({"end_to_end_s": median, "runs_s": times, "detections": detections}))
+
+
+def _stages(model, image, runs: int) -> dict:
+    """Median seconds per stage of ``model`` on one (3, H, W) image (mirrors ``MaskRCNN.forward``)."""
+    import torch
+
+    from calculators.maskrcnn.postprocess import (
+        paste_masks_in_image,
+        resize_boxes,
+        select_class_masks,
+        select_detections,
+    )
+
+    c = model.config
+    timings: dict[str, list[float]] = {}
+
+    def timed(name: str, fn):
+        start = time.perf_counter()
+        out = fn()
+        timings.setdefault(name, []).append(time.perf_counter() - start)
+        return out
+
+    def one_pass() -> int:
+        with torch.inference_mode():
+            batch, sizes = timed("preprocess", lambda: model.preprocess([image]))
+            features = timed("backbone", lambda: model.backbone(batch))
+            rpn = timed(
+                "rpn",
+                lambda: model.rpn(
+                    list(features.values()),
+                    tuple(batch.shape[-2:]),
+                    sizes,
+                    c.rpn_pre_nms_top_n_test,
+                    c.rpn_post_nms_top_n_test,
+                ),
+            )
+            heads = model.roi_heads
+
+            def box_branch():
+                _, logits, deltas = heads.box_outputs(features, rpn.proposals, sizes)
+                boxes = heads.box_coder.decode(deltas, torch.cat(rpn.proposals))
+                scores = torch.softmax(logits, dim=-1)
+                return select_detections(
+                    boxes, scores, sizes[0], c.box_score_thresh, c.box_nms_thresh, c.box_detections_per_img
+                )
+
+            det_boxes, _, det_labels = timed("box_branch", box_branch)
+
+            def mask_branch():
+                _, logits = heads.mask_logits(features, [det_boxes], sizes)
+                return select_class_masks(logits, det_labels)
+
+            masks = timed("mask_branch", mask_branch)
+            original = tuple(image.shape[-2:])
+
+            def paste():
+                boxes = resize_boxes(det_boxes, sizes[0], original)
+                return paste_masks_in_image(masks, boxes, original)
+
+            timed("paste", paste)
+            return len(det_boxes)
+
+    one_pass()  # warm-up
+    timings.clear()
+    detections = 0
+    for _ in range(runs):
+        detections = one_pass()
+    medians = {k: statistics.median(v) for k, v in timings.items()}
+
+    def end_to_end():
+        with torch.inference_mode():
+            return model([image])
+
+    e2e, e2e_runs = _median_time(end_to_end, runs)
+    return {
+        "end_to_end_s": e2e,
+        "end_to_end_runs_s": e2e_runs,
+        "stages_s": medians,
+        "stage_sum_over_end_to_end": sum(medians.values()) / e2e,
+        "detections": detections,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["r50_fpn", "small"], choices=["r50_fpn", "small"])
+    parser.add_argument("--sizes", nargs="+", type=int, default=[512, 800])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--score-thresh", type=float, default=0.05)
+    parser.add_argument("--no-torchvision", action="store_true")
+    parser.add_argument("--torchvision-worker", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--image", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--weights", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.torchvision_worker:
+        torchvision_worker(args)
+        return
+
+    sys.path.insert(0, str(REPO))
+    import numpy as np
+    import torch
+    from tqdm import tqdm
+
+    from calculators.maskrcnn.model import MaskRCNN, MaskRCNNConfig
+    from calculators.maskrcnn.shapes_dataset import ShapesConfig, render_sample
+    from calculators.maskrcnn.shapes_model import load_detector
+
+    torch.set_num_threads(args.threads)
+    use_tv = TV_PYTHON.exists() and not args.no_torchvision
+    report = {
+        "benchmark": "mask_rcnn_latency_per_image",
+        "torch": torch.__version__,
+        "threads": args.threads,
+        "runs": args.runs,
+        "score_thresh": args.score_thresh,
+        "cpu_count": os.cpu_count(),
+        "load_average_start": os.getloadavg(),
+        "torchvision": "not run" if not use_tv else str(TV_PYTHON),
+        "results": [],
+    }
+    jobs = [(m, s) for m in args.models for s in args.sizes]
+    with tempfile.TemporaryDirectory() as tmp:
+        for model_name, size in tqdm(jobs, desc="mask_rcnn bench"):
+            scale = size / 128
+            scene = render_sample(args.seed, 0, ShapesConfig(image_size=size, size_range=(12 * scale, 32 * scale)))
+            image = torch.from_numpy(scene.image).permute(2, 0, 1).float() / 255.0
+            sizes = {"min_size": size, "max_size": round(size * 1333 / 800)}
+            if model_name == "r50_fpn":
+                torch.manual_seed(args.seed)
+                model = MaskRCNN(MaskRCNNConfig(box_score_thresh=args.score_thresh, **sizes)).eval()
+            else:
+                model, _ = load_detector("shapes", box_score_thresh=args.score_thresh, **sizes)
+            entry = {"model": model_name, "size": size, **_stages(model, image, args.runs)}
+            if use_tv and model_name == "r50_fpn":
+                weights = Path(tmp) / "r50.pt"
+                image_path = Path(tmp) / "image.npy"
+                torch.save(model.state_dict(), weights)
+                np.save(image_path, scene.image)
+                cmd = [str(TV_PYTHON), __file__, "--torchvision-worker", "--image", str(image_path)]
+                cmd += ["--weights", str(weights), "--runs", str(args.runs), "--threads", str(args.threads)]
+                cmd += ["--score-thresh", str(args.score_thresh)]
+                done = subprocess.run(cmd, capture_output=True, text=True, check=False)
+                if done.returncode != 0:
+                    entry["torchvision_error"] = done.stderr.strip().splitlines()[-1:]
+                else:
+                    tv = json.loads(done.stdout.strip().splitlines()[-1])
+                    entry["torchvision_end_to_end_s"] = tv["end_to_end_s"]
+                    entry["torchvision_runs_s"] = tv["runs_s"]
+                    entry["torchvision_detections"] = tv["detections"]
+                    entry["ratio_ours_over_torchvision"] = entry["end_to_end_s"] / tv["end_to_end_s"]
+            report["results"].append(entry)
+    report["load_average_end"] = os.getloadavg()
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()

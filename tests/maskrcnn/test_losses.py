@@ -149,3 +149,22 @@ def test_non_finite_loss_stops_training() -> None:
     optimizer = torch.optim.SGD(model.parameters(), lr=1e30)
     with pytest.raises(FloatingPointError):
         train_one_epoch(model, [([image], [target])] * 5, optimizer, progress=False)
+
+
+def test_roi_pool_variant_trains_and_detects() -> None:
+    torch.manual_seed(1)
+    model = tiny_model()
+    model.config.roi_pool = "pool"
+    pooled_model = MaskRCNN(model.config, backbone=model.backbone)
+    image = torch.rand((3, 64, 64))
+    target = {
+        "boxes": torch.tensor([[8.0, 8.0, 40.0, 40.0]]),
+        "labels": torch.tensor([1]),
+        "masks": torch.ones((1, 64, 64), dtype=torch.uint8),
+    }
+    losses = pooled_model.losses([image], [target])
+    sum(losses.values()).backward()
+    assert all(torch.isfinite(v) for v in losses.values())
+    with torch.no_grad():
+        out = pooled_model.eval()([image])[0]
+    assert len(out["boxes"]) == len(out["masks"])

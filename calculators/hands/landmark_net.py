@@ -96,7 +96,8 @@ class Pointwise(nn.Conv2d):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if (x.device.type == "cpu" and x.dtype == torch.float32 and torch.backends.mkldnn.is_available()
-                and x.is_contiguous(memory_format=torch.channels_last)):
+                and x.is_contiguous(memory_format=torch.channels_last)
+                and not torch.compiler.is_compiling()):  # torch.compile picks its own conv kernels
             return torch.ops.aten.mkldnn_convolution(x, self.weight, self.bias, [0, 0], [1, 1], [1, 1], 1)
         return super().forward(x)
 

@@ -38,6 +38,18 @@ PALM_CONFIGS: dict[str, PalmDetectorConfig] = {
 }
 
 
+def max_pool_2x2(x: torch.Tensor) -> torch.Tensor:
+    """2x2 max pool with stride 2 of (B, C, H, W), H and W even -> (B, C, H/2, W/2).
+
+    PyTorch's CPU max_pool2d kernel for NCHW tensors is 10-40x slower than its channels_last one at these sizes;
+    for NCHW the elementwise max of the four strided sub-grids gives the same values much faster.
+    """
+    if x.is_contiguous(memory_format=torch.channels_last):
+        return F.max_pool2d(x, 2, 2)
+    return torch.maximum(torch.maximum(x[..., 0::2, 0::2], x[..., 0::2, 1::2]),
+                         torch.maximum(x[..., 1::2, 0::2], x[..., 1::2, 1::2]))
+
+
 class BlazeBlock(nn.Module):
     """``prelu(pw(dw(x)) + shortcut(x))``; the shortcut is identity, or for stride 2 a 2x2 max pool whose channels
     are zero-padded up to ``out_channels`` (TFLite: MAX_POOL_2D + PAD on the channel axis).
@@ -59,7 +71,7 @@ class BlazeBlock(nn.Module):
         h = self.pw(self.dw(x))
         shortcut = x
         if self.stride == 2:
-            shortcut = F.max_pool2d(x, 2, 2)  # k2 s2 on even sizes: TF SAME adds no padding
+            shortcut = max_pool_2x2(x)  # k2 s2 on even sizes: TF SAME adds no padding
             if self.extra_channels:
                 shortcut = F.pad(shortcut, (0, 0, 0, 0, 0, self.extra_channels))
         return self.act(h.add_(shortcut))  # h is this block's fresh tensor: add in place

@@ -177,11 +177,12 @@ class _Reader:
     # -- graph ------------------------------------------------------------------------------------------------
     def graph(self, data: Any, src: str, base: Path | None, given: dict[str, Any], prefix: str,
               stack: list[str]) -> GraphSpec:
+        top = src if src == "<dict>" else f"{src}:{line_of(data) or 1}"  # a file's own problems are at line 1
         if data is None:
-            raise ConfigError("the graph is empty", location=src, hint="a graph needs at least a 'nodes:' list")
+            raise ConfigError("the graph is empty", location=top, hint="a graph needs at least a 'nodes:' list")
         if not isinstance(data, dict):
             raise ConfigError(f"a graph must be a mapping at the top level, got {type(data).__name__}",
-                              location=self.loc(src, data), hint="start the file with keys such as 'nodes:'")
+                              location=top, hint="start the file with keys such as 'nodes:'")
         for key in data:
             if key not in GRAPH_KEYS:
                 import difflib
@@ -255,6 +256,11 @@ class _Reader:
         name = raw.get("name")
         if name is None:
             stem = Path(target).stem if has_sub else target.rpartition(":")[2]
+            if not _NAME_RE.match(stem):
+                odd = ", ".join(f"U+{ord(c):04X}" for c in stem if not (c.isascii() and c.isprintable()))
+                raise ConfigError(f"{kind_key} {target!r} is not a valid name", location=self.loc(src, raw, kind_key),
+                                  hint=(f"it contains {odd}; retype it" if odd else "names use letters, digits and _")
+                                  + (" (or give the node a 'name:')" if has_sub else ""))
             name, k = stem, 2
             while name in used:
                 name, k = f"{stem}_{k}", k + 1

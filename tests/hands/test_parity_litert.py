@@ -13,9 +13,12 @@ import cv2
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from ai_edge_litert.interpreter import Interpreter
 
 from calculators import model_store
+from calculators.hands.landmark_net import Pointwise
+from calculators.hands.palm_net import max_pool_2x2
 
 IMAGES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hands" / "images"
 ATOL = 1e-3
@@ -94,3 +97,33 @@ def test_outputs_have_the_documented_shapes_and_ranges() -> None:
     assert presence.shape == handedness.shape == (2, 1)
     assert ((presence >= 0) & (presence <= 1)).all() and ((handedness >= 0) & (handedness <= 1)).all()
     assert features.shape == (1, 672, 7, 7)
+
+
+def test_fast_paths_equal_the_plain_ops() -> None:
+    torch.set_num_threads(1)
+    x = torch.randn(2, 16, 12, 10)
+    x_cl = x.contiguous(memory_format=torch.channels_last)
+    assert torch.equal(max_pool_2x2(x), F.max_pool2d(x, 2, 2))
+    assert torch.equal(max_pool_2x2(x_cl), F.max_pool2d(x, 2, 2))
+    conv = Pointwise(16, 8)
+    with torch.inference_mode():
+        expected = F.conv2d(x, conv.weight, conv.bias)
+        torch.testing.assert_close(conv(x_cl), expected, atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(conv(x), expected, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", ["palm_detection_full", "hand_landmark_full"])
+def test_other_memory_format_stays_close(name: str) -> None:
+    """The layout switch only changes rounding: channels_last and NCHW agree to float32 noise (palm
+    regressors reach ~130 px, hence 2e-3; see PalmDetector.memory_format)."""
+    torch.set_num_threads(1)
+    size, _ = MODELS[name]
+    x = torch.from_numpy(model_inputs(size)[:4]).permute(0, 3, 1, 2).contiguous()
+    net = model_store.load_model(name)
+    with torch.inference_mode():
+        default = net(x)
+        net.memory_format = (torch.contiguous_format if net.memory_format == torch.channels_last
+                             else torch.channels_last)
+        other = net(x)
+    for a, b in zip(default, other, strict=True):
+        torch.testing.assert_close(a, b, atol=2e-3, rtol=0)

@@ -249,3 +249,30 @@ def test_live_stats_line_shows_frames_fps_drops_and_latency():
     bar.close(dropped=7)
     line = stream.getvalue()
     assert line.startswith("\rhands on camera 0: 2 frames, ") and "dropped 7, latency 52 ms" in line
+
+
+def test_sigint_to_graphflow_run_finalises_the_video_and_exits_130(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    graph = tmp_path / "pass.yaml"
+    graph.write_text("input_streams: [image]\noutput_streams: [same]\nnodes:\n"
+                     "  - {calculator: PassThrough, inputs: {IN: image}, outputs: {OUT: same}}\n")
+    out = tmp_path / "loop.mp4"
+    cmd = [sys.executable, "-m", "graphflow.cli", "run", str(graph), "--input", str(VIDEO), "--loop",
+           "--output", str(out)]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 60
+        while not (out.exists() and out.stat().st_size > 0) and time.monotonic() < deadline:
+            assert proc.poll() is None, proc.communicate()[1]
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 130, err
+    assert "stopping" in err
+    assert frame_count(out) > 0  # the writer was closed properly: the file is playable

@@ -41,3 +41,15 @@ def test_process_video_demo_writes_video_and_jsonl(tmp_path, capsys):
     assert rc == 0 and out.stat().st_size > 0
     assert len(jsonl.read_text().splitlines()) == 5
     assert capsys.readouterr().out.startswith("5 frames, ")
+
+
+def test_combined_demo_renders_all_three_branches(tmp_path):
+    out, jsonl = tmp_path / "c.mp4", tmp_path / "c.jsonl"
+    rc = load_demo("combined").main(["--input", str(VIDEO), "--output", str(out), "--jsonl", str(jsonl),
+                                     "--max-frames", "3"])
+    assert rc == 0 and out.stat().st_size > 0
+    records = [json.loads(line) for line in jsonl.read_text().splitlines()]
+    assert len(records) == 3
+    for rec in records:  # one line per frame with every branch's result at that timestamp
+        assert {"hands", "palm_detections", "hand_rois", "cam", "instances"} <= set(rec)
+        assert len(rec["cam"]["classes"]) == 1

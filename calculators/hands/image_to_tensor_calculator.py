@@ -54,11 +54,15 @@ class ImageToTensorCalculator(Calculator):
         check_rgb_image(image)
         o = self.options
         rects: list[NormalizedRect | None] = ctx.get("NORM_RECTS") if ctx.has("NORM_RECTS") else [None]
-        tensors = np.zeros((len(rects), 3, o.height, o.width), np.float32)
-        paddings = np.zeros((len(rects), 4), np.float32)
-        for i, rect in enumerate(rects):
-            tensors[i], paddings[i] = image_to_tensor(
-                image, rect, o.width, o.height, o.keep_aspect_ratio, o.border, (o.range_min, o.range_max)
-            )
+        crops = [
+            image_to_tensor(image, r, o.width, o.height, o.keep_aspect_ratio, o.border, (o.range_min, o.range_max))
+            for r in rects
+        ]
+        if len(crops) == 1:  # the common case: a view, no copy
+            tensors, paddings = crops[0][0][None], crops[0][1][None]
+        elif crops:
+            tensors, paddings = np.stack([c[0] for c in crops]), np.stack([c[1] for c in crops])
+        else:
+            tensors, paddings = np.zeros((0, 3, o.height, o.width), np.float32), np.zeros((0, 4), np.float32)
         ctx.emit("TENSOR", tensors)
         ctx.emit("LETTERBOX_PADDING", paddings)

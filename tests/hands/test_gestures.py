@@ -19,10 +19,12 @@ import torch
 from calculators.hands.gesture_overlay import draw_gesture_banner, gesture_text
 from calculators.hands.gestures import GESTURES, classify_gesture, finger_states
 from calculators.solutions import Hands
+from graphflow import Graph
 from graphflow.testing import run_calculator
 from graphflow.types import HandLandmarks, NormalizedRect
 
-DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hands"
+ROOT = Path(__file__).resolve().parents[2]
+DATA = ROOT / ".." / "shared" / "data" / "hands"
 LABELLED = {  # file -> the gesture it shows
     "mp_hagrid_call_0413d5c5.jpg": "call",
     "mp_hagrid_call_044768ad.jpg": "call",
@@ -143,3 +145,21 @@ def test_gesture_calculator_and_overlay() -> None:
     band = draw_gesture_banner(image.copy(), [labelled])
     assert 0 < band < 60 and changed_rows.min() == 0 and changed_rows.max() < band, "banner only at the top"
     assert np.any(drawn[:band] == 255), "white text on the dark band"
+
+
+def test_gesture_graph_renders_the_banner() -> None:
+    torch.set_num_threads(1)
+    rgb = cv2.cvtColor(cv2.imread(str(DATA / "images" / "mp_hagrid_rock_026fd791.jpg")), cv2.COLOR_BGR2RGB)
+    graph = Graph.from_yaml(ROOT / "graphs" / "hand_gestures.yaml", executor="inline", static_image_mode=True,
+                            model_complexity=0, max_num_hands=1)
+    gestures, frames = graph.poller("gestures"), graph.poller("output_image")
+    with graph:
+        graph.start()
+        graph.add_packet("image", rgb, 0)
+        graph.wait_until_done(timeout=60)
+    assert gestures.next(1).payload == ["rock"]
+    out = frames.next(1).payload
+    assert out.shape == rgb.shape and out is not rgb
+    band = draw_gesture_banner(rgb.copy(), [_hand("rock")])
+    assert np.mean(out[:band]) < 0.6 * np.mean(rgb[:band]), "the top band is darkened behind the text"
+    assert np.any(out[:band] == 255), "the gesture text is written in it"

@@ -16,7 +16,7 @@ from graphflow.validate import validate
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / ".." / "shared" / "data" / "hands"
-GRAPHS = ["hand_tracking.yaml", "palm_detection.yaml", "hand_landmark.yaml"]
+GRAPHS = ["hand_tracking.yaml", "palm_detection.yaml", "hand_landmark.yaml", "hand_gestures.yaml"]
 
 
 def read_rgb(path: Path) -> np.ndarray:

@@ -4,6 +4,11 @@ Runs in a separate environment that has torchvision (our package never imports i
 
     python3 -m venv /work/tv-venv && /work/tv-venv/bin/pip install torch==2.14.1 torchvision==0.29.1
     /work/tv-venv/bin/python tools/make_maskrcnn_fixture.py            # writes tests/fixtures/maskrcnn_parity.pt
+    /work/tv-venv/bin/python tools/make_maskrcnn_fixture.py --check-full-resolution   # no file: prints JSON
+
+``--check-full-resolution`` runs torchvision's model and ours (imported from this checkout; it needs only torch) on
+the same seeded weights at torchvision's default 800-px resizing, end to end, and prints their differences and
+timings (median of 3 runs each, 2 threads).
 
 What it records (about 6 MB):
 - ``maskrcnn_resnet50_fpn`` built as the COCO checkpoint is (frozen batch norm, 91 classes), every state-dict
@@ -21,7 +26,12 @@ What it records (about 6 MB):
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import statistics
+import sys
+import time
 from pathlib import Path
 
 import torch
@@ -105,22 +115,60 @@ def record_ops(seed: int) -> dict[str, object]:
     return ops
 
 
-def main() -> None:
-    import torchvision
+def torchvision_model(**kwargs: object) -> torch.nn.Module:
+    """torchvision's Mask R-CNN built as the COCO checkpoint is (frozen-BN ResNet-50, 3 trainable stages, FPN,
+    default heads, 91 classes), filled with the seeded weights, in eval mode."""
     from torchvision.models import resnet50
     from torchvision.models.detection import MaskRCNN
     from torchvision.models.detection.backbone_utils import _resnet_fpn_extractor
-    from torchvision.models.detection.roi_heads import maskrcnn_inference
     from torchvision.ops import FrozenBatchNorm2d
+
+    backbone = _resnet_fpn_extractor(resnet50(weights=None, norm_layer=FrozenBatchNorm2d), 3)
+    model = MaskRCNN(backbone, num_classes=91, **kwargs)
+    shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    model.load_state_dict(seeded_state_dict(shapes, SEED), strict=True)
+    return model.eval()
+
+
+def check_full_resolution() -> None:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from calculators.maskrcnn.model import MaskRCNN as OurMaskRCNN
+    from calculators.maskrcnn.model import MaskRCNNConfig
+
+    torch.set_num_threads(2)
+    theirs = torchvision_model(box_score_thresh=0.0)
+    ours = OurMaskRCNN(MaskRCNNConfig(box_score_thresh=0.0))
+    ours.load_state_dict(theirs.state_dict(), strict=True)
+    ours.eval()
+    image = seeded_image(SEED + 7, 480, 640)
+    report: dict[str, object] = {"image": [480, 640], "resized": "800x1066", "threads": 2}
+    outputs = {}
+    with torch.no_grad():
+        for name, model in (("torchvision", theirs), ("ours", ours)):
+            model([image])
+            times = []
+            for _ in range(3):
+                start = time.perf_counter()
+                outputs[name] = model([image])[0]
+                times.append(time.perf_counter() - start)
+            report[f"{name}_median_s"] = round(statistics.median(times), 2)
+    a, b = outputs["ours"], outputs["torchvision"]
+    report["detections"] = [len(a["labels"]), len(b["labels"])]
+    report["labels_equal"] = bool(torch.equal(a["labels"], b["labels"]))
+    if report["labels_equal"]:
+        for key in ("boxes", "scores", "masks"):
+            report[f"{key}_max_abs_diff"] = float((a[key] - b[key]).abs().max())
+    print(json.dumps(report, indent=2))
+
+
+def main() -> None:
+    import torchvision
+    from torchvision.models.detection.roi_heads import maskrcnn_inference
 
     torch.set_num_threads(2)
     min_size, max_size = 128, 160
-    # the COCO checkpoint's construction: frozen-BN ResNet-50, 3 trainable stages, FPN, default heads
-    backbone = _resnet_fpn_extractor(resnet50(weights=None, norm_layer=FrozenBatchNorm2d), 3)
-    model = MaskRCNN(backbone, num_classes=91, min_size=min_size, max_size=max_size, box_score_thresh=0.0)
+    model = torchvision_model(min_size=min_size, max_size=max_size, box_score_thresh=0.0)
     shapes = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    model.load_state_dict(seeded_state_dict(shapes, SEED), strict=True)
-    model.eval()
 
     image = seeded_image(SEED)
     fx: dict[str, object] = {
@@ -179,4 +227,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--check-full-resolution", action="store_true", help="compare end to end at 800 px")
+    if parser.parse_args().check_full_resolution:
+        check_full_resolution()
+    else:
+        main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import cv2
@@ -12,6 +13,7 @@ import torch
 from calculators.solutions import Hands
 from graphflow import Graph
 from graphflow.config import load_graph
+from graphflow.types import NormalizedRect
 from graphflow.validate import validate
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -124,3 +126,32 @@ def test_hands_rejects_bad_options_and_inputs() -> None:
     hands.close()
     with pytest.raises(RuntimeError, match="close"):
         hands.process(np.zeros((64, 64, 3), np.uint8))
+
+
+def test_subgraphs_run_alone() -> None:
+    name = "mpsamples_hand_landmarker_test_image.jpg"
+    want = json.loads((DATA / "mediapipe_reference.json").read_text())["images"][name]["model_complexity_0"]
+    image = read_rgb(DATA / "images" / name)
+    palm = Graph.from_yaml(ROOT / "graphs" / "palm_detection.yaml", executor="inline", model_complexity=0)
+    detections = palm.poller("detections")
+    with palm:
+        palm.start()
+        palm.add_packet("image", image, 0)
+        palm.wait_until_done(timeout=60)
+    (found,) = detections.next(1).payload
+    b = want["palm_detections"][0]["bbox"]
+    np.testing.assert_allclose(found.box, [b["xmin"], b["ymin"], b["xmin"] + b["width"], b["ymin"] + b["height"]],
+                               atol=1e-2)
+    r = want["hand_rects_from_palm_detections"][0]
+    roi = NormalizedRect(r["x_center"], r["y_center"], r["width"], r["height"], r["rotation"])
+    landmark = Graph.from_yaml(ROOT / "graphs" / "hand_landmark.yaml", executor="inline", model_complexity=0)
+    hands = landmark.poller("hands")
+    with landmark:
+        landmark.start()
+        landmark.add_packet("image", image, 0)
+        landmark.add_packet("rois", [roi], 0)
+        landmark.add_packet("roi_palms", [None], 0)
+        landmark.wait_until_done(timeout=60)
+    (hand,) = hands.next(1).payload
+    assert hand.roi == roi and hand.handedness == want["hands"][0]["handedness"]["label"]
+    np.testing.assert_allclose(hand.landmarks[:, :2], np.asarray(want["hands"][0]["landmarks"])[:, :2], atol=1e-2)

@@ -10,8 +10,9 @@ Finger states use image-plane geometry in pixels, so they work for any hand orie
 - OK: thumb tip touches the index tip (closer than ``OK_TOUCH`` palm lengths) while the other three are extended.
 - thumb up / down: only the thumb extended, pointing within 45 degrees of straight up / down in the image.
 
-Thresholds were read off the reference landmarks of the sample images (extended fingers measure 1.2-1.6, curled
-0.5-0.9; extended thumbs 1.35-1.55, folded 0.5-0.75).
+Thresholds were read off MediaPipe's landmarks of the shared sample images: clearly extended fingers measure about
+1.15-1.6 and curled ones 0.45-0.95; extended thumbs 1.25-1.65, folded ones 0.5-0.8 (a few half-bent thumbs sit
+near 1.0, which counts as folded).
 """
 
 from __future__ import annotations

@@ -334,13 +334,14 @@ class FrameReader:
                 cap = self._reopen_live()
                 continue
             failures = 0
+            grabbed_us = time.monotonic_ns() // 1000  # the capture time: right after the grab, before decoding
             capture_time = self._clock()
             ok, decoded = cap.retrieve()
             index += 1
             if not ok or decoded is None or decoded.size == 0:
                 self.stats["decode_failures"] += 1
                 continue
-            ts = max(time.monotonic_ns() // 1000, last_ts + 1)
+            ts = max(grabbed_us, last_ts + 1)
             last_ts = ts
             yield Frame(self._finish(decoded), ts, capture_time, index - 1)
 

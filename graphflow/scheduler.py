@@ -402,7 +402,7 @@ class Scheduler:
                                      timestamp=ts)
                 err.__cause__ = exc
                 self.error = err
-                log.error("%s", err)
+                log.info("%s", err)  # raised to the caller as GraphError; no second copy on stderr
             else:
                 self.error.others.append(exc)
             self.stopping = True

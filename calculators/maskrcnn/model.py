@@ -16,6 +16,8 @@ from typing import Literal
 import torch
 from torch import Tensor, nn
 
+from calculators.common.checkpoints import load_checked, read_state_dict
+
 from .anchors import AnchorGenerator
 from .backbones import build_backbone
 from .losses import box_head_losses, mask_loss, mask_targets, rpn_losses, sample_proposals
@@ -184,14 +186,16 @@ class MaskRCNN(nn.Module):
         ``path`` holds a state dict (or a dict with a "model" entry, as torchvision's reference training scripts
         save). ``num_classes`` is read from the checkpoint unless overridden.
         """
-        state = torch.load(path, map_location="cpu", weights_only=True)
-        if "model" in state and isinstance(state["model"], dict):
-            state = state["model"]
-        config_overrides.setdefault("num_classes", int(state["roi_heads.box_predictor.cls_score.weight"].shape[0]))
+        state = read_state_dict(path, nested_key="model")  # weights_only; one-line errors
+        # checkpoints saved from trainable nn.BatchNorm2d carry step counters; frozen BN has no use for them
+        state = {k: v for k, v in state.items() if not k.endswith(".num_batches_tracked")}
+        cls_score = state.get("roi_heads.box_predictor.cls_score.weight")
+        if cls_score is not None:
+            config_overrides.setdefault("num_classes", int(cls_score.shape[0]))
         names = {f.name for f in fields(MaskRCNNConfig)}
         unknown = set(config_overrides) - names
         if unknown:
             raise ValueError(f"unknown MaskRCNNConfig fields: {sorted(unknown)}")
         model = cls(MaskRCNNConfig(**config_overrides))  # type: ignore[arg-type]
-        model.load_state_dict(state, strict=True)
+        load_checked(model, state, "MaskRCNN (torchvision maskrcnn_resnet50_fpn names)", path)
         return model.eval()

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
-from .yaml_source import line_of, load_yaml, read_yaml_file
+from .yaml_source import LineList, line_of, load_yaml, read_yaml_file
 
 QUEUE_POLICIES = ("block", "drop_oldest", "latest_only")
 INPUT_POLICIES = ("default", "immediate")
@@ -155,8 +155,9 @@ class _Reader:
         value = data.get(key, [])
         if value is None:
             return []
-        if isinstance(value, str):
-            value = [value]
+        if isinstance(value, str):  # a single name: its entries are located at the key
+            value = LineList([value])
+            value.line, value.item_lines = line_of(data, key), [line_of(data, key)]
         if not isinstance(value, list):
             raise ConfigError(f"'{key}' must be a list of names, got {type(value).__name__}",
                               location=self.loc(src, data, key), hint=f"write {key}: [name1, name2]")

@@ -34,8 +34,10 @@ BASE: dict[str, Any] = {
          "outputs": {"OUT": ["out", "finished_copy"]}},
     ],
 }
+PLAUSIBLE = st.sampled_from([0, 1, 2, 64, 1_000_000, True, False, "block", "drop_oldest", "latest_only", "default",
+                             "immediate", "frames", "finished", "out", "admitted", "previous", "$limit", "$size"])
 LOCATION = re.compile(r"^<string>:[1-9][0-9]*: ")
-SETTINGS = settings(max_examples=120, deadline=None, derandomize=True, database=None,
+SETTINGS = settings(max_examples=200, deadline=None, derandomize=True, database=None,
                     suppress_health_check=[HealthCheck.too_slow])
 
 texts = st.text(st.characters(exclude_categories=("Cs",)), max_size=12)
@@ -73,9 +75,11 @@ def mutated_graphs(draw: st.DrawFn) -> dict[str, Any]:
         candidates = [p for p in paths(graph) if p]
         path = draw(st.sampled_from(candidates))
         parent = parent_of(graph, path)
-        op = draw(st.sampled_from(["replace", "delete", "add_key", "duplicate_node"]))
+        op = draw(st.sampled_from(["replace", "delete", "add_key", "duplicate_node", "plausible", "plausible"]))
         if op == "replace":
             parent[path[-1]] = draw(junk)
+        elif op == "plausible":  # a value of the right kind for some key: many of these graphs stay valid
+            parent[path[-1]] = draw(PLAUSIBLE)
         elif op == "delete":
             del parent[path[-1]]
         elif op == "add_key" and isinstance(parent, dict):

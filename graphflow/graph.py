@@ -239,8 +239,13 @@ class Graph:
 
     def close(self, timeout: float = 10.0) -> None:
         """Finish the run: close inputs, wait up to ``timeout`` s for the graph to drain, then stop and join
-        everything. Raises the graph's ``GraphError`` if a node failed, ``GraphTimeoutError`` naming the stuck
-        nodes if some call never returned."""
+        everything. Raises the graph's ``GraphError`` if a node failed (or the graph can never finish: see
+        ``stall.py``), ``GraphTimeoutError`` naming the stuck nodes and their timestamps if some call never returned.
+
+        A call that never returns cannot be interrupted in Python. Then ``close`` still returns within about twice
+        ``timeout``: every other worker is joined and every other opened node closed; the stuck worker is a daemon
+        thread (it cannot keep the interpreter alive) that exits, after running its node's ``close``, as soon as
+        the blocked call returns."""
         if self._state == "new":
             self._state = "closed"
             return

@@ -114,7 +114,8 @@ def check_outcome(text: str) -> None:
     except GraphError as exc:
         assert exc.node, str(exc)
     finally:
-        graph.close(timeout=1.0) if not graph.failed else None
+        if not graph.failed:
+            graph.close(timeout=1.0)
 
 
 def dump(graph: dict[str, Any]) -> str:

@@ -308,3 +308,37 @@ def test_close_returns_even_when_a_node_blocks_while_close_is_draining():
         assert returned, f"trial {trial}: close(timeout=0.5) did not return within 3 s"
         assert isinstance(outcome[0], GraphTimeoutError) and "stuck (process at timestamp 0us)" in str(outcome[0])
         assert wait_no_graphflow_threads() == []
+
+
+ENDLESS = """
+nodes:
+  - {name: source, calculator: FaultSource, outputs: {OUT: a}, options: {count: 100000000, delay: 0.001}}
+  - {name: sink, calculator: FaultLineSink, inputs: {IN: a}, options: {path: PATH}}
+"""
+
+
+def test_stop_ends_the_sources_and_drains_everything(tmp_path):
+    lines = tmp_path / "lines.txt"
+    graph = Graph.from_yaml(ENDLESS.replace("PATH", str(lines)))
+    graph.start()
+    time.sleep(0.1)
+    graph.stop(timeout=5)
+    assert wait_no_graphflow_threads() == []
+    stats = graph.stats()
+    emitted = stats["streams"]["a"]["packets"]
+    table = check_accounting(stats)
+    assert emitted > 5 and table["sink"] == {"received": emitted, "consumed": emitted, "drops": 0, "depth": 0}
+    text = lines.read_text().splitlines()
+    assert len(text) == emitted + 1 and text[-1] == "END"
+
+
+def test_cancel_abandons_the_queue_but_still_closes_every_node(tmp_path):
+    lines = tmp_path / "lines.txt"
+    graph = Graph.from_yaml(ENDLESS.replace("PATH", str(lines)).replace("delay: 0.001", "delay: 0.0"))
+    graph.start()
+    time.sleep(0.1)
+    assert graph.cancel(timeout=5) == []
+    assert wait_no_graphflow_threads() == []
+    check_accounting(graph.stats())  # whatever was still queued is counted as queued
+    assert lines.read_text().splitlines()[-1] == "END"
+    graph.close()  # after cancel: a no-op

@@ -124,9 +124,10 @@ class PalmDetector(nn.Module):
     def __init__(self, config: PalmDetectorConfig) -> None:
         super().__init__()
         self.config = config
-        # Layout the convs run in. channels_last is ~1.4x faster on CPU, but its 1x1-conv GEMMs round differently
-        # and the full model's regressors then drift up to 1.2e-3 px from LiteRT (NCHW: <= 4e-4; both are within
-        # ~1e-3 of a float64 run). NCHW keeps the LiteRT parity bound of 1e-3; set channels_last for speed.
+        # Layout the convs run in. channels_last is 1.15-1.3x faster on CPU (benchmarks/hand_models.py), but its
+        # 1x1-conv GEMMs round differently and the full model's regressors then drift up to 1.2e-3 px from LiteRT
+        # (NCHW: <= 4e-4; both stay within ~1e-3 of a float64 run). NCHW keeps the 1e-3 LiteRT parity bound; set
+        # channels_last for speed.
         self.memory_format = torch.contiguous_format
         c1, c2, c3, c4, c5 = config.stage_channels
         n = config.blocks_per_stage

@@ -1,7 +1,7 @@
 """Train the small shapes Mask R-CNN on CPU, evaluate it with pycocotools, write the checkpoint and a JSON report.
 
-    nice python tools/train_shapes.py --seed 0                       # the committed checkpoint (about 30 min, 2 cores)
-    python tools/train_shapes.py --seed 0 --iterations 40 --eval-images 20 --out /tmp/smoke.pt   # smoke run
+    nice python tools/train_shapes.py --seed 0      # the committed checkpoint: 1000 iterations, ~21 min on 1 thread
+    python tools/train_shapes.py --seed 0 --iterations 40 --eval-images 20 --out /tmp/smoke.pt   # smoke run, ~1 min
 
 Everything is a function of ``--seed``: the initialisation of the FPN and heads (torch's generator), and the
 training scenes (split ``seed``, scene ``i`` for step ``i // batch``; every step sees fresh scenes). The evaluation
@@ -11,7 +11,11 @@ rounding of CPU convolutions).
 
 Recipe: SGD (momentum 0.9, weight decay 1e-4), linear warm-up then cosine decay to 1 % of the peak learning rate,
 gradient norm clipped at 10 (un-normalised losses of fresh heads on ImageNet features otherwise diverge at lr 0.02;
-see ``../shared/reference/maskrcnn_cam.md`` section 5).
+see ``../shared/reference/maskrcnn_cam.md`` section 5). One torch thread by default: on the shared 2-core machine,
+2 threads made a step 3-8x slower (0.7 s -> 2.8-7.5 s per 8-image step) while other jobs ran.
+
+The committed run (seed 0) measured, on the 200 held-out scenes: box AP 0.820, mask AP 0.773 (AP50 0.968, AP75
+0.892); the JSON report next to the checkpoint has all numbers and the AP every 250 steps.
 """
 
 from __future__ import annotations

@@ -127,6 +127,10 @@ def immediate_ready(queues: list[InputQueue], bounds_too: bool) -> Any:
         return min_ts, tuple(picked)
     if all(q.bound >= DONE_US for q in queues):
         return DONE
+    if not bounds_too and all(q.bound >= DONE_US or q.back_edge for q in queues):
+        # only back edges remain open, and their producers wait on this node to close: finish now. (Nodes that
+        # see bounds decide for themselves when a loop is over, by raising StopSource.)
+        return DONE
     if bounds_too:
         moved = False
         for q in queues:

@@ -96,9 +96,9 @@ class Pointwise(nn.Conv2d):
         super().__init__(in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if (x.device.type == "cpu" and x.dtype == torch.float32 and torch.backends.mkldnn.is_available()
-                and x.is_contiguous(memory_format=torch.channels_last)
-                and not torch.compiler.is_compiling()):  # torch.compile picks its own conv kernels
+        # under torch.compile (checked first: the other checks would break the graph) inductor picks the kernels
+        if (not torch.compiler.is_compiling() and x.device.type == "cpu" and x.dtype == torch.float32
+                and torch.backends.mkldnn.is_available() and x.is_contiguous(memory_format=torch.channels_last)):
             return torch.ops.aten.mkldnn_convolution(x, self.weight, self.bias, [0, 0], [1, 1], [1, 1], 1)
         return super().forward(x)
 

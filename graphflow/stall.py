@@ -65,7 +65,7 @@ def describe_stall(sched: Scheduler) -> GraphError:
         producer = sched.streams[q.stream].producer
         edge = "back edge " if q.back_edge else ""
         parts.append(f"{q.tag} ({edge}stream '{q.stream}' from node '{producer}')")
-    ts = node.ctx._ts
+    ts = max((sched.streams[q.stream].last_ts for q in node.inputs), default=UNSTARTED_US)  # last input packet
     tstr = str(_from_raw(ts)) if ts > UNSTARTED_US else "-"
     calc = node.info.spec.calculator
     others = ", ".join(f"'{n.name}'" for n in waiting[1:])

@@ -224,3 +224,21 @@ class FaultLineSink(Calculator):
     def close(self, ctx: Context) -> None:
         self.file.write("END\n")
         self.file.close()
+
+
+@register_calculator("FaultBoundsGate")
+class FaultBoundsGate(FaultGate):
+    """``FaultGate`` that also sees timestamp bounds (as loop nodes do) but forgets to raise ``StopSource`` when
+    its main input ends: its back edge can then never close.
+
+    Inputs:  IN - int; FEEDBACK - int (back edge)
+    Outputs: OUT - int
+    """
+
+    input_policy = "immediate"
+    timestamp_offset = None
+    process_timestamp_bounds = True
+
+    def process(self, ctx: Context) -> None:
+        if ctx.has("IN") or ctx.has("FEEDBACK"):
+            super().process(ctx)

@@ -342,3 +342,31 @@ def test_cancel_abandons_the_queue_but_still_closes_every_node(tmp_path):
     check_accounting(graph.stats())  # whatever was still queued is counted as queued
     assert lines.read_text().splitlines()[-1] == "END"
     graph.close()  # after cancel: a no-op
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_loop_node_that_never_finishes_is_reported_not_a_hang(executor):
+    """A bounds-aware loop node must raise StopSource when its main input ends; one that does not keeps its back
+    edge open forever. wait_until_done(timeout=None) must say so instead of hanging."""
+    graph = Graph.from_yaml(GATE_LOOP.replace("FaultGate", "FaultBoundsGate").replace("POLICY", "immediate"),
+                            executor=executor)
+    graph.start()
+    assert feed(graph, 5) == 5
+    outcome: list[BaseException] = []
+
+    def wait() -> None:
+        try:
+            graph.wait_until_done(timeout=None)
+        except BaseException as exc:  # noqa: BLE001 - inspected below
+            outcome.append(exc)
+
+    waiter = threading.Thread(target=wait, daemon=True)
+    waiter.start()
+    waiter.join(5.0)
+    assert not waiter.is_alive(), "wait_until_done(timeout=None) hung"
+    err = outcome[0]
+    assert isinstance(err, GraphError) and err.node == "gate" and err.phase == "stalled"
+    assert "can never finish (stalled after timestamp 40us)" in str(err)
+    assert "FEEDBACK (back edge stream 'fb' from node 'relay')" in str(err) and "StopSource" in str(err)
+    assert events_of("relay") == ["open", "close"]  # everything opened was closed
+    assert wait_no_graphflow_threads() == []

@@ -3,8 +3,8 @@
 A graph whose inputs are all closed finishes when every node has closed. If at some moment no node is running or
 ready, no source can still produce, and no node is held back by a full queue (the scheduler's back-pressure
 relief handles those), then nothing can ever change again: the graph is *stalled*. The usual cause is a loop whose
-node waits for a back-edge input that is only produced downstream of itself (e.g. an ``immediate`` node that only
-finishes when all its inputs close, back edges included).
+node waits for a back-edge input that is only produced downstream of itself (e.g. a node with
+``process_timestamp_bounds`` that never raises ``StopSource`` once its main input has ended).
 
 ``StallDetector.check`` is called with the scheduler lock held from the graph's wait predicates; it reports a stall
 only after seeing the same quiet state for ``confirm_s`` seconds, so a state between two worker steps never counts.
@@ -69,8 +69,8 @@ def describe_stall(sched: Scheduler) -> GraphError:
     tstr = str(_from_raw(ts)) if ts > UNSTARTED_US else "-"
     calc = node.info.spec.calculator
     others = ", ".join(f"'{n.name}'" for n in waiting[1:])
-    hint = ("a loop node must finish when its main input ends: raise StopSource then (see PreviousLoopback), "
-            "or use input_policy default, whose back-edge inputs never hold a node open"
+    hint = ("a loop node that sees timestamp bounds must finish when its main input ends: raise StopSource then "
+            "(see PreviousLoopback)"
             if any(q.back_edge for q in open_inputs) else "check that every stream it reads is closed upstream")
     msg = (f"node '{node.name}' ({calc}) can never finish (stalled after timestamp {tstr}): all graph inputs are "
            f"closed and no node can run, but it still waits on input {', '.join(parts) or '(none)'}"

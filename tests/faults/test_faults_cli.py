@@ -94,3 +94,19 @@ def test_ctrl_c_during_an_engine_only_run_closes_every_node(tmp_path):
     text = lines.read_text().splitlines()
     assert text[-1] == "END", text[-3:]  # close() ran: the file was finalised
     assert len(text) >= 5
+
+
+def test_run_timeout_still_closes_every_node(tmp_path, capsys):
+    from graphflow.cli import main
+
+    lines = tmp_path / "lines.txt"
+    graph = tmp_path / "endless.yaml"
+    graph.write_text(ENGINE_GRAPH.replace("PATH", str(lines)))
+    sys.path.insert(0, str(HERE))  # faults_calcs, as the subprocess tests get it from PYTHONPATH
+    try:
+        assert main(["run", str(graph), "--timeout", "0.3"]) == 2
+    finally:
+        sys.path.remove(str(HERE))
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "timed out after 0.3 s" in err
+    assert lines.read_text().splitlines()[-1] == "END"

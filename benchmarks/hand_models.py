@@ -2,8 +2,9 @@
 
 For each model (palm_detection_lite/full, hand_landmark_lite/full) and thread count, the LiteRT interpreter and the
 torch variants run on the same input (a real hand image letterboxed to the model's input size) in one process,
-interleaved call by call so that load from other processes hits all of them alike. Prints JSON: median and p90 ms
-per call, the ratio torch/LiteRT of the medians, and the largest output difference against LiteRT.
+interleaved call by call (order rotated every round) so that load from other processes hits all of them alike.
+Prints JSON: median and p90 ms per call, the ratio torch/LiteRT of the medians, and the largest output difference
+against LiteRT.
 
 Variants: ``torch`` (the shipped module: palm NCHW, landmark channels_last, inference_mode), ``torch_cl`` /
 ``torch_nchw`` (the other memory format), ``torch_compile`` (``--compile``: inductor with frozen weights; compile
@@ -135,10 +136,12 @@ def benchmark_model(name: str, threads: int = 1, runs: int = 50, warmup: int = 1
         runners[variant] = _torch_runner(net, x)
     reference = litert()
     times: dict[str, list[float]] = {k: [] for k in runners}
+    keys = list(runners)
     for i in tqdm(range(warmup + runs), desc=f"{name} x{threads}", disable=not progress, leave=False):
-        for key, run in runners.items():
+        # rotate the order each round: whoever runs right after another engine finds colder caches
+        for key in keys[i % len(keys):] + keys[:i % len(keys)]:
             start = time.perf_counter()
-            run()
+            runners[key]()
             if i >= warmup:
                 times[key].append(time.perf_counter() - start)
     base = statistics.median(times["litert"])

@@ -203,7 +203,8 @@ class Graph:
                 self.close_input(name)
 
     def _pump(self) -> None:
-        """Let the inline executor make progress from a caller's blocking call."""
+        """Let the inline executor make progress from a caller's blocking call. With worker threads the caller
+        never runs graph work itself: a node that blocks must not make the caller's timeout unenforceable."""
         if self._sched.executor == "inline" and self._state == "running":
             self._sched.run_inline()
 
@@ -258,7 +259,8 @@ class Graph:
             busy = {n.name: (str(_from_raw(n.ctx._ts)) if n.ctx._ts > -(2**63) + 1 else "-")
                     for n in self._sched.nodes if n.state == n.RUNNING}  # timestamps before the join moves on
             stuck = self._finish(timeout=min(2.0, timeout))
-            where = [f"{name} (process at timestamp {busy.get(name, '-')})" for name in stuck]
+            # a node name gets its timestamp; anything else shutdown() reports (e.g. an observer) is shown as is
+            where = [f"{name} (process at timestamp {busy[name]})" if name in busy else name for name in stuck]
             raise GraphTimeoutError(
                 f"{self!r}: close() timed out after {timeout} s; stuck in a call: {', '.join(where) or 'none'} "
                 "(their threads cannot be killed: they were left as daemons and exit when the call returns)") from None

@@ -370,3 +370,26 @@ def test_a_loop_node_that_never_finishes_is_reported_not_a_hang(executor):
     assert "FEEDBACK (back edge stream 'fb' from node 'relay')" in str(err) and "StopSource" in str(err)
     assert events_of("relay") == ["open", "close"]  # everything opened was closed
     assert wait_no_graphflow_threads() == []
+
+
+def test_a_blocked_observer_callback_is_named_as_such():
+    """An application callback that blocks (a full queue, a lock) holds the worker that delivered to it. close()
+    must return, and must say it is the observer that is stuck, not the node's process()."""
+    graph = Graph.from_yaml("""
+input_streams: [in]
+output_streams: [out]
+nodes:
+  - {name: relay, calculator: FaultRelay, inputs: {IN: in}, outputs: {OUT: out}, options: {label: relay}}
+""")
+    release = threading.Event()
+    graph.observe("out", lambda p: release.wait() if p.payload == 3 else None)
+    graph.start()
+    for i in range(10):
+        graph.add_packet("in", i, i * 10)
+    t0 = time.monotonic()
+    with pytest.raises(GraphTimeoutError) as info:
+        graph.close(timeout=0.5)
+    assert time.monotonic() - t0 < 2.0
+    release.set()
+    assert wait_no_graphflow_threads() == []
+    assert "observer of stream 'out'" in str(info.value), str(info.value)

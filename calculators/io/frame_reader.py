@@ -200,6 +200,12 @@ class FrameReader:
     def live(self) -> bool:
         return self.spec.live
 
+    def open(self) -> None:
+        """Open the capture now (files, cameras, streams), so an input that cannot be opened fails here rather than
+        at the first frame; image lists need nothing. Raises ``SourceOpenError``."""
+        if self.spec.kind != "images":
+            self._open()
+
     def frame_count(self) -> int:
         """Frames the iteration will yield at most (0 when unknown or unbounded: live sources, loops)."""
         if self.live or self.loop:

@@ -59,6 +59,7 @@ class VideoSourceCalculator(Calculator):
             o.input, width=o.width, height=o.height, fps=o.fps, loop=o.loop, start=o.start, end=o.end,
             max_frames=o.max_frames, realtime=o.realtime, retries=o.retries, retry_delay=o.retry_delay,
         )
+        self.reader.open()  # a missing file or camera fails in open(), before any process() call
         self._frames: Iterator[Frame] = iter(self.reader)
         self._stop: threading.Event | None = ctx.side("STOP")
         self._reported: dict[str, int] = {}

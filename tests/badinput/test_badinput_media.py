@@ -70,7 +70,7 @@ def test_empty_or_garbage_file_is_one_clear_error(tmp_path, content):
     path.write_bytes(content)
     with pytest.raises(GraphError) as info:
         run_source(path)
-    assert info.value.node == "source"
+    assert (info.value.node, info.value.phase) == ("source", "open")
     assert f"OpenCV cannot open '{path}'" in str(info.value)
 
 

@@ -80,6 +80,7 @@ class NodeRuntime:
         self.out_bound = UNSTARTED_US
         self.throttle_override = False
         self.close_on_release = False
+        self.notifying: str | None = None  # stream whose graph observers this node's worker is calling
         # stats
         self.calls = 0
         self.busy_ns = 0

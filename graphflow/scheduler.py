@@ -210,16 +210,21 @@ class Scheduler:
         pending.clear()
         return observed
 
-    def _notify(self, observed: list[tuple[StreamRuntime, Packet]]) -> None:
-        """Hand packets to graph observers and pollers (lock NOT held)."""
+    def _notify(self, observed: list[tuple[StreamRuntime, Packet]], node: NodeRuntime | None = None) -> None:
+        """Hand packets to graph observers and pollers (lock NOT held). While a callback runs, ``node`` (whose
+        worker delivers) records the stream, so a callback that blocks is named as such, not as the node."""
         for s, packet in observed:
             for p in s.pollers:
                 p._push(packet)
+            if node is not None and s.observers:
+                node.notifying = s.name
             for cb in s.observers:
                 try:
                     cb(packet)
                 except Exception as exc:  # noqa: BLE001
                     self._fail(None, f"observer of stream '{s.name}'", packet.timestamp, exc)
+        if node is not None:
+            node.notifying = None
 
     # ---- running a node --------------------------------------------------------------------------------------
     def _run(self, node: NodeRuntime) -> None:
@@ -330,7 +335,7 @@ class Scheduler:
                 if observed:
                     lock.release()  # observers run outside the lock, in order, before the next call
                     try:
-                        self._notify(observed)
+                        self._notify(observed, node)
                     finally:
                         lock.acquire()
             node.state = NodeRuntime.IDLE
@@ -495,7 +500,8 @@ class Scheduler:
         for t in self.workers:
             t.join(max(0.0, deadline - time.monotonic()))
         with self.lock:
-            stuck = [n.name for n in self.nodes if n.state == NodeRuntime.RUNNING]
+            stuck = [n.name if n.notifying is None else f"observer of stream '{n.notifying}' (after node '{n.name}')"
+                     for n in self.nodes if n.state == NodeRuntime.RUNNING]
             for n in self.nodes:
                 if n.state == NodeRuntime.RUNNING and n.opened and not n.closed:
                     n.close_on_release = True  # its worker runs close() when the call returns

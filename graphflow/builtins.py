@@ -74,9 +74,11 @@ class FlowLimiterCalculator(Calculator):
         max_in_flight: int = 1
         max_in_queue: int = 0
 
+        def __post_init__(self) -> None:
+            if self.max_in_flight < 1 or self.max_in_queue < 0:
+                raise ValueError("FlowLimiter needs max_in_flight >= 1 and max_in_queue >= 0")
+
     def open(self, ctx: Context) -> None:
-        if self.options.max_in_flight < 1:
-            raise ValueError("max_in_flight must be >= 1")
         self.in_flight = 0
         self.waiting: deque[Any] = deque()
 

@@ -126,7 +126,10 @@ def build_options(options_cls: type, values: dict[str, Any] | None, prefix: str 
     ]
     if missing:
         raise OptionError(prefix + missing[0], f"option '{prefix}{missing[0]}' is required")
-    return options_cls(**kwargs)
+    try:
+        return options_cls(**kwargs)
+    except (ValueError, TypeError) as exc:  # a __post_init__ check of the Options dataclass
+        raise OptionError(prefix + (next(iter(kwargs), "") or ""), f"invalid options: {exc}") from None
 
 
 def options_schema(options_cls: type) -> dict[str, Any]:

@@ -285,3 +285,15 @@ def test_error_messages_are_short():
         Graph.from_yaml("nodes:\n  - calculator: Nope\n")
     assert len(str(info.value)) < 200
     assert re.match(r"<string>:2: node 'Nope': unknown calculator", str(info.value))
+
+
+def test_options_checked_by_the_dataclass_itself(tmp_path):
+    check(tmp_path, """
+        input_streams: [frames, done]
+        nodes:
+          - name: limiter
+            calculator: FlowLimiter
+            inputs: {IN: frames, FINISHED: {stream: done, back_edge: true}}
+            outputs: {OUT: admitted}
+            options: {max_in_flight: 0}
+        """, 7, "max_in_flight >= 1", node="limiter")

@@ -35,3 +35,15 @@ def test_readme_calculator_and_graph_run(tmp_path):
     rc = run_app(graph, input=str(VIDEO), max_frames=8, progress=False,
                  observers={"pinch": lambda p: pinches.append(p.payload)})
     assert rc == 0 and len(pinches) == 8 and all(isinstance(v, bool) for v in pinches)
+
+
+def test_readme_embedding_snippet_runs(monkeypatch, capsys):
+    import cv2
+
+    (snippet,) = [b for b in blocks("python") if "Graph.from_yaml" in b]
+    ok, bgr = cv2.VideoCapture(str(VIDEO)).read()
+    assert ok
+    monkeypatch.chdir(ROOT)
+    exec(compile(snippet, "README.md", "exec"), {"rgb_frame": cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), "t_us": 0})
+    printed = capsys.readouterr().out
+    assert "HandLandmarks(" in printed  # the first frame of the test video has one hand

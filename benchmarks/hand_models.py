@@ -7,8 +7,9 @@ Prints JSON: median and p90 ms per call, the ratio torch/LiteRT of the medians, 
 against LiteRT.
 
 Variants: ``torch`` (the shipped module: palm NCHW, landmark channels_last, inference_mode), ``torch_cl`` /
-``torch_nchw`` (the other memory format), ``torch_compile`` (``--compile``: inductor with frozen weights; compile
-time reported). ``--retain-heap`` sets glibc's mmap/trim thresholds so freed activation buffers stay mapped
+``torch_nchw`` (the other memory format), ``torch_compile`` (``--compile``:
+``model_store.compile_for_cpu_inference``, inductor with frozen weights; compile time reported). ``--retain-heap``
+sets glibc's mmap/trim thresholds so freed activation buffers stay mapped
 (fewer page faults per call; a process-wide setting, hence opt-in).
 
     python benchmarks/hand_models.py --threads 1 2 --runs 50
@@ -124,12 +125,8 @@ def benchmark_model(name: str, threads: int = 1, runs: int = 50, warmup: int = 1
         elif variant == "torch_nchw":
             net.memory_format = torch.contiguous_format
         elif variant == "torch_compile":
-            import torch._inductor.config as inductor_config
-
-            inductor_config.freezing = True  # constant-fold weights, prepack them for oneDNN
             start = time.perf_counter()
-            net = torch.compile(net, dynamic=False)  # fixed input size: no symbolic shapes
-            _torch_runner(net, x)()
+            net = model_store.compile_for_cpu_inference(net, torch.from_numpy(x).permute(0, 3, 1, 2).contiguous())
             extra[variant] = {"compile_s": round(time.perf_counter() - start, 1)}
         elif variant != "torch":
             raise ValueError(f"unknown variant {variant!r}")

@@ -7,6 +7,7 @@ pixels of the model input, scores and probabilities as the model emits them.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import cv2
@@ -137,3 +138,19 @@ def test_landmark_net_compiles_to_one_graph() -> None:
     with torch.inference_mode():
         explanation = torch._dynamo.explain(net)(torch.rand(1, 3, 224, 224))
     assert explanation.graph_break_count == 0, explanation.break_reasons
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None, reason="needs a C++ compiler")
+def test_compiled_palm_detector_matches_litert() -> None:
+    """The opt-in compiled model (inductor, frozen weights) keeps LiteRT parity. Slow: compiles C++ (5-60 s)."""
+    torch.set_num_threads(1)
+    size, output_names = MODELS["palm_detection_lite"]
+    inputs = model_inputs(size)[:4]
+    expected = litert_outputs(model_store.tflite_path("palm_detection_lite"), inputs, output_names)
+    x = torch.from_numpy(inputs).permute(0, 3, 1, 2).contiguous()
+    net = model_store.compile_for_cpu_inference(model_store.load_palm_detector("lite"), x)
+    with torch.inference_mode():
+        got = net(x)
+    for g, e in zip(got, expected, strict=True):
+        assert np.abs(g.numpy() - e).max() <= ATOL

@@ -7,6 +7,7 @@ pixels of the model input, scores and probabilities as the model emits them.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -141,9 +142,11 @@ def test_landmark_net_compiles_to_one_graph() -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("GRAPHFLOW_RUN_SLOW") != "1", reason="set GRAPHFLOW_RUN_SLOW=1 (compiles C++)")
 @pytest.mark.skipif(shutil.which("c++") is None and shutil.which("g++") is None, reason="needs a C++ compiler")
 def test_compiled_palm_detector_matches_litert() -> None:
-    """The opt-in compiled model (inductor, frozen weights) keeps LiteRT parity. Slow: compiles C++ (5-60 s)."""
+    """The opt-in compiled model (inductor, frozen weights) keeps LiteRT parity. Slow: compiles C++ (10-60 s cold),
+    so it runs only with GRAPHFLOW_RUN_SLOW=1 and stays out of the CI budget."""
     torch.set_num_threads(1)
     size, output_names = MODELS["palm_detection_lite"]
     inputs = model_inputs(size)[:4]

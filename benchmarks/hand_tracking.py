@@ -74,10 +74,10 @@ def one_run(hands: Hands, frames: list[np.ndarray], bar: tqdm) -> tuple[list[flo
 
 
 def measure(frames: list[np.ndarray], static: bool, complexity: int, max_hands: int, runs: int,
-            num_threads: int, bar: tqdm) -> dict[str, Any]:
+            num_threads: int, bar: tqdm, compile_models: bool = False) -> dict[str, Any]:
     medians, p95s, with_hands = [], [], 0
     with Hands(static_image_mode=static, max_num_hands=max_hands, model_complexity=complexity,
-               num_threads=num_threads) as hands:
+               num_threads=num_threads, compile_models=compile_models) as hands:
         hands.process(frames[0])  # warm-up (first-call allocations)
         for _ in range(runs):
             hands.reset()  # tracking restarts from the first frame; also a fresh engine run for the node stats
@@ -126,6 +126,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--anchor", action="store_true", help="also run MediaPipe's solution and report ratios")
     ap.add_argument("--model-runs", type=int, default=30, help="calls per model for the per-model numbers")
     ap.add_argument("--no-models", action="store_true", help="skip the per-model numbers")
+    ap.add_argument("--compile", action="store_true",
+                    help="torch.compile the networks (Hands(compile_models=True)); adds an eager-vs-compiled ratio")
     ap.add_argument("--json", type=Path, help="also write the JSON here")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.num_threads)
@@ -141,9 +143,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "runs": a.runs,
         "results": [],
     }
-    with tqdm(total=total, desc="hand tracking", unit="frame", file=sys.stderr) as bar:
+    with tqdm(total=total * (2 if a.compile else 1), desc="hand tracking", unit="frame", file=sys.stderr) as bar:
         for name, static, frames, c, m in configs:
             r = measure(frames, static, c, m, a.runs, a.num_threads, bar)
+            if a.compile:  # same frames, same process: the compiled networks' end-to-end ratio to eager
+                rc = measure(frames, static, c, m, a.runs, a.num_threads, bar, compile_models=True)
+                r["compiled"] = {k: rc[k] for k in ("ms_median", "ms_p95", "fps", "node_ms_median_last_run")}
+                r["compiled"]["ratio_to_eager"] = round(rc["ms_median"] / r["ms_median"], 2)
             out["results"].append({"input": name, "static_image_mode": static, "model_complexity": c,
                                    "max_num_hands": m, **r})
     if a.anchor:
@@ -157,6 +163,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                 r["mediapipe_ms_median"] = t["ms_median"]
                 r["mediapipe_ms_p95"] = t["ms_p95"]
                 r["ratio_vs_mediapipe"] = round(r["ms_median"] / t["ms_median"], 2)
+                if "compiled" in r:
+                    r["compiled"]["ratio_vs_mediapipe"] = round(r["compiled"]["ms_median"] / t["ms_median"], 2)
     if not a.no_models:
         print("per-model numbers (benchmarks/hand_models.py) ...", file=sys.stderr)
         out["per_model"] = per_model_numbers(a.num_threads, a.model_runs)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
@@ -11,6 +10,7 @@ from graphflow import Calculator, Context, Input, Output, register_calculator
 from graphflow.types import HandLandmarks
 
 from .landmarks import decode_landmarks, handedness, project_landmarks, project_world_landmarks, remove_letterbox
+from .model_runner import ModelRunner
 from .palm_detection_calculator import variant_of
 
 
@@ -23,7 +23,8 @@ class HandLandmarkModelCalculator(Calculator):
              PRESENCE - np.ndarray (N,) float32 hand presence probability
              HANDEDNESS - np.ndarray (N,) float32 probability of "Left" (MediaPipe's selfie convention)
              WORLD_LANDMARKS - np.ndarray (N, 63) float32 metres
-    Options: model_complexity - 0 (hand_landmark_lite) or 1 (hand_landmark_full); num_threads - torch threads
+    Options: model_complexity - 0 (hand_landmark_lite) or 1 (hand_landmark_full); num_threads - torch threads;
+             compile - torch.compile the network once at open (batches then run as single calls)
     Example:
       - calculator: HandLandmarkModel
         inputs: {TENSOR: hand_input}
@@ -42,21 +43,18 @@ class HandLandmarkModelCalculator(Calculator):
     class Options:
         model_complexity: int = 1
         num_threads: int = 1
+        compile: bool = False  # torch.compile once at open (faster calls, 5-60 s start, needs a C++ compiler)
 
-    model: Any
+    model: ModelRunner
 
     def open(self, ctx: Context) -> None:
-        import torch
-
         from calculators.model_store import load_hand_landmark
 
-        if self.options.num_threads > 0:
-            torch.set_num_threads(self.options.num_threads)
-        self.model = load_hand_landmark(variant_of(self.options.model_complexity))
+        variant = variant_of(self.options.model_complexity)
+        self.model = ModelRunner(lambda: load_hand_landmark(variant), 224, self.options.num_threads,
+                                 self.options.compile)
 
     def process(self, ctx: Context) -> None:
-        import torch
-
         tensor = ctx.get("TENSOR")
         if tensor is None:
             return
@@ -65,9 +63,7 @@ class HandLandmarkModelCalculator(Calculator):
             outs = [np.zeros((0, 63), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32)]
             outs.append(np.zeros((0, 63), np.float32))
         else:
-            with torch.inference_mode():
-                raw = self.model(torch.from_numpy(np.ascontiguousarray(tensor, np.float32)))
-            outs = [t.numpy().reshape(n, -1) for t in raw]
+            outs = [t.reshape(n, -1) for t in self.model(tensor)]
             outs[1], outs[2] = outs[1].reshape(n), outs[2].reshape(n)
         for tag, value in zip(("LANDMARKS", "PRESENCE", "HANDEDNESS", "WORLD_LANDMARKS"), outs, strict=True):
             ctx.emit(tag, value)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from graphflow import Calculator, Context, Input, Output, register_calculator
 
 from .anchors import generate_anchors
+from .model_runner import ModelRunner
 from .nms import weighted_nms
 from .palm_decode import PalmDecodeOptions, decode_palm_tensors, remove_letterbox
 
@@ -31,7 +31,8 @@ class PalmDetectionModelCalculator(Calculator):
     Outputs: REGRESSORS - np.ndarray (N, 2016, 18) float32: box (xc, yc, w, h) and 7 keypoints, pixels of 192
              LOGITS - np.ndarray (N, 2016, 1) float32: raw scores (before the sigmoid)
     Options: model_complexity - 0 (palm_detection_lite) or 1 (palm_detection_full);
-             num_threads - torch intra-op threads (process-wide; 1 is fastest on a shared machine)
+             num_threads - torch intra-op threads (process-wide; 1 is fastest on a shared machine);
+             compile - torch.compile the network once at open
     Example:
       - calculator: PalmDetectionModel
         inputs: {TENSOR: palm_input}
@@ -47,28 +48,24 @@ class PalmDetectionModelCalculator(Calculator):
     class Options:
         model_complexity: int = 1
         num_threads: int = 1
+        compile: bool = False  # torch.compile once at open (faster calls, 5-60 s start, needs a C++ compiler)
 
-    model: Any
+    model: ModelRunner
 
     def open(self, ctx: Context) -> None:
-        import torch
-
         from calculators.model_store import load_palm_detector
 
-        if self.options.num_threads > 0:
-            torch.set_num_threads(self.options.num_threads)
-        self.model = load_palm_detector(variant_of(self.options.model_complexity))
+        variant = variant_of(self.options.model_complexity)
+        self.model = ModelRunner(lambda: load_palm_detector(variant), 192, self.options.num_threads,
+                                 self.options.compile)
 
     def process(self, ctx: Context) -> None:
-        import torch
-
         tensor = ctx.get("TENSOR")
         if tensor is None:
             return
-        with torch.inference_mode():
-            regressors, logits = self.model(torch.from_numpy(np.ascontiguousarray(tensor, np.float32)))
-        ctx.emit("REGRESSORS", regressors.numpy())
-        ctx.emit("LOGITS", logits.numpy())
+        regressors, logits = self.model(tensor)
+        ctx.emit("REGRESSORS", regressors)
+        ctx.emit("LOGITS", logits)
 
 
 @register_calculator("TensorsToPalmDetections")

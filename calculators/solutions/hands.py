@@ -107,6 +107,7 @@ class Hands:
         *,
         smooth_landmarks: bool = False,
         num_threads: int = 1,
+        compile_models: bool = False,
         graph_path: str | Path = HAND_TRACKING_GRAPH,
     ) -> None:
         if model_complexity not in (0, 1):
@@ -126,6 +127,7 @@ class Hands:
             "mirrored_input": bool(mirrored_input),
             "smooth_landmarks": bool(smooth_landmarks),
             "num_threads": int(num_threads),
+            "compile_models": bool(compile_models),
         }
         self.graph_path = Path(graph_path)
         self._graph: Graph | None = None

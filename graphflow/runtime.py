@@ -87,6 +87,7 @@ class NodeRuntime:
         self.latencies: list[int] = []
         self.block_queues: list[InputQueue] = []  # blocking queues this node feeds (filled by the scheduler)
         self.fast = False
+        self.single_output: StreamRuntime | None = None
         self.counters: dict[str, int] = {}
         self.ctx = NodeContext(self)
 

@@ -96,6 +96,8 @@ class Scheduler:
                                  if q.blocking]
             node.fast = (not node.is_source and node.policy == "default" and len(node.inputs) == 1
                          and not node.inputs[0].back_edge and node.offset == 0)
+            outs = [st for streams in node.outputs.values() for st in streams]
+            node.single_output = outs[0] if len(outs) == 1 else None
 
     # ---- start ---------------------------------------------------------------------------------------------------
     def start(self, side_packets: dict[str, Any]) -> None:
@@ -194,7 +196,18 @@ class Scheduler:
                 continue
             s.count += 1
             for q in s.consumers:
-                q.push(packet, ts)
+                if q.blocking:  # InputQueue.push for the common policy, inlined (one call less per hop)
+                    packets = q.packets
+                    if len(packets) >= q.capacity:
+                        q.overflows += 1
+                    packets.append(packet)
+                    q.received += 1
+                    if len(packets) > q.high_water:
+                        q.high_water = len(packets)
+                    if ts >= q.bound:
+                        q.bound = ts + 1
+                else:
+                    q.push(packet, ts)
                 n = q.node
                 if n.state == 0 and not n.closed:  # _schedule, inlined
                     n.state = 1
@@ -207,6 +220,8 @@ class Scheduler:
                 s.bound = ts + 1
             if s.observers or s.pollers:
                 observed.append((s, packet))
+        if node is not None and node.single_output is not None and node.single_output.bound > node.out_bound:
+            node.out_bound = node.single_output.bound  # its only output already says it: no bound round needed
         pending.clear()
         return observed
 

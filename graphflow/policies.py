@@ -82,6 +82,22 @@ NOT_READY = None
 DONE = "done"
 
 
+def _min_head(queues: list[InputQueue]) -> int:
+    """The smallest timestamp queued on any input (DONE_US when all are empty)."""
+    min_ts = DONE_US
+    for q in queues:
+        if q.packets:
+            h = q.packets[0]._timestamp._us
+            if h < min_ts:
+                min_ts = h
+    return min_ts
+
+
+def _pop_at(queues: list[InputQueue], ts: int) -> tuple[tuple[InputQueue, Packet], ...]:
+    """Pop the head packet of every input whose head is at ``ts``."""
+    return tuple((q, q.packets.popleft()) for q in queues if q.packets and q.packets[0]._timestamp._us == ts)
+
+
 def default_ready(queues: list[InputQueue]) -> Any:
     """Next input set under the default policy: (ts, {queue: packet}) | NOT_READY | DONE."""
     if len(queues) == 1:  # fast path: one input is settled whenever it holds a packet
@@ -90,12 +106,7 @@ def default_ready(queues: list[InputQueue]) -> Any:
             p = q.packets.popleft()
             return p._timestamp._us, ((q, p),)
         return DONE if q.bound >= DONE_US else NOT_READY
-    min_ts = DONE_US
-    for q in queues:
-        if q.packets:
-            h = q.packets[0]._timestamp._us
-            if h < min_ts:
-                min_ts = h
+    min_ts = _min_head(queues)
     if min_ts == DONE_US:
         for q in queues:
             if q.bound < DONE_US and not q.back_edge:
@@ -104,27 +115,14 @@ def default_ready(queues: list[InputQueue]) -> Any:
     for q in queues:
         if not q.packets and q.bound <= min_ts and not q.back_edge:
             return NOT_READY
-    picked = []
-    for q in queues:
-        if q.packets and q.packets[0]._timestamp._us == min_ts:
-            picked.append((q, q.packets.popleft()))
-    return min_ts, tuple(picked)
+    return min_ts, _pop_at(queues, min_ts)
 
 
 def immediate_ready(queues: list[InputQueue], bounds_too: bool) -> Any:
     """Next input set under the immediate policy."""
-    min_ts = DONE_US
-    for q in queues:
-        if q.packets:
-            h = q.packets[0]._timestamp._us
-            if h < min_ts:
-                min_ts = h
+    min_ts = _min_head(queues)
     if min_ts < DONE_US:
-        picked = []
-        for q in queues:
-            if q.packets and q.packets[0]._timestamp._us == min_ts:
-                picked.append((q, q.packets.popleft()))
-        return min_ts, tuple(picked)
+        return min_ts, _pop_at(queues, min_ts)
     if all(q.bound >= DONE_US for q in queues):
         return DONE
     if not bounds_too and all(q.bound >= DONE_US or q.back_edge for q in queues):

@@ -10,12 +10,11 @@ from graphflow import Calculator, Context, Input, Output, register_calculator
 from graphflow.types import HandLandmarks
 
 from .landmarks import decode_landmarks, handedness, project_landmarks, project_world_landmarks, remove_letterbox
-from .model_runner import ModelRunner
-from .palm_detection_calculator import variant_of
+from .model_runner import HandModelCalculator
 
 
 @register_calculator("HandLandmarkModel")
-class HandLandmarkModelCalculator(Calculator):
+class HandLandmarkModelCalculator(HandModelCalculator):
     """Runs the hand landmark network on a batch of 224x224 hand crops (one per ROI; an empty batch skips it).
 
     Inputs:  TENSOR - np.ndarray (N, 3, 224, 224) float32 RGB in [0, 1]
@@ -39,20 +38,8 @@ class HandLandmarkModelCalculator(Calculator):
     HANDEDNESS = Output(np.ndarray)
     WORLD_LANDMARKS = Output(np.ndarray)
 
-    @dataclass
-    class Options:
-        model_complexity: int = 1
-        num_threads: int = 1
-        compile: bool = False  # torch.compile once at open (faster calls, 5-60 s start, needs a C++ compiler)
-
-    model: ModelRunner
-
-    def open(self, ctx: Context) -> None:
-        from calculators.model_store import load_hand_landmark
-
-        variant = variant_of(self.options.model_complexity)
-        self.model = ModelRunner(lambda: load_hand_landmark(variant), 224, self.options.num_threads,
-                                 self.options.compile)
+    family = "hand_landmark"
+    input_size = 224
 
     def process(self, ctx: Context) -> None:
         tensor = ctx.get("TENSOR")

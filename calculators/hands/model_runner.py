@@ -1,14 +1,27 @@
 """Runs a hand network on numpy batches: thread count, inference mode, and opt-in ``torch.compile``.
 
-Shared by ``PalmDetectionModel`` and ``HandLandmarkModel`` so both treat threads and compilation alike.
+Shared by ``PalmDetectionModel`` and ``HandLandmarkModel`` (through ``HandModelCalculator``) so both treat model
+choice, threads and compilation alike.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import numpy as np
+
+from graphflow import Calculator, Context
+
+COMPLEXITY_VARIANTS = {0: "lite", 1: "full"}
+
+
+def variant_of(model_complexity: int) -> str:
+    """0 -> "lite", 1 -> "full" (MediaPipe's model_complexity)."""
+    if model_complexity not in COMPLEXITY_VARIANTS:
+        raise ValueError(f"model_complexity must be 0 (lite) or 1 (full), got {model_complexity}")
+    return COMPLEXITY_VARIANTS[model_complexity]
 
 
 class ModelRunner:
@@ -40,3 +53,26 @@ class ModelRunner:
                 return tuple(t.numpy() for t in self.net(x))
             parts = [self.net(x[i : i + 1]) for i in range(len(x))]
             return tuple(torch.cat(ts).numpy() for ts in zip(*parts, strict=True))
+
+
+class HandModelCalculator(Calculator):
+    """Base of the two network calculators (not registered): loads ``family``_lite/_full from the model store
+    in ``open`` and keeps it in ``self.model`` (a ``ModelRunner``)."""
+
+    family: ClassVar[str]  # "palm_detection" or "hand_landmark"
+    input_size: ClassVar[int]  # square input side in pixels
+
+    @dataclass
+    class Options:
+        model_complexity: int = 1
+        num_threads: int = 1
+        compile: bool = False  # torch.compile once at open (faster calls, 5-60 s start, needs a C++ compiler)
+
+    model: ModelRunner
+
+    def open(self, ctx: Context) -> None:
+        from calculators.model_store import load_model
+
+        name = f"{self.family}_{variant_of(self.options.model_complexity)}"
+        self.model = ModelRunner(lambda: load_model(name), self.input_size, self.options.num_threads,
+                                 self.options.compile)

@@ -9,22 +9,13 @@ import numpy as np
 from graphflow import Calculator, Context, Input, Output, register_calculator
 
 from .anchors import generate_anchors
-from .model_runner import ModelRunner
+from .model_runner import HandModelCalculator
 from .nms import weighted_nms
 from .palm_decode import PalmDecodeOptions, decode_palm_tensors, remove_letterbox
 
-COMPLEXITY_VARIANTS = {0: "lite", 1: "full"}
-
-
-def variant_of(model_complexity: int) -> str:
-    """0 -> "lite", 1 -> "full" (MediaPipe's model_complexity)."""
-    if model_complexity not in COMPLEXITY_VARIANTS:
-        raise ValueError(f"model_complexity must be 0 (lite) or 1 (full), got {model_complexity}")
-    return COMPLEXITY_VARIANTS[model_complexity]
-
 
 @register_calculator("PalmDetectionModel")
-class PalmDetectionModelCalculator(Calculator):
+class PalmDetectionModelCalculator(HandModelCalculator):
     """Runs the BlazePalm network on a batch of 192x192 inputs.
 
     Inputs:  TENSOR - np.ndarray (N, 3, 192, 192) float32 RGB in [0, 1]
@@ -44,20 +35,8 @@ class PalmDetectionModelCalculator(Calculator):
     REGRESSORS = Output(np.ndarray)
     LOGITS = Output(np.ndarray)
 
-    @dataclass
-    class Options:
-        model_complexity: int = 1
-        num_threads: int = 1
-        compile: bool = False  # torch.compile once at open (faster calls, 5-60 s start, needs a C++ compiler)
-
-    model: ModelRunner
-
-    def open(self, ctx: Context) -> None:
-        from calculators.model_store import load_palm_detector
-
-        variant = variant_of(self.options.model_complexity)
-        self.model = ModelRunner(lambda: load_palm_detector(variant), 192, self.options.num_threads,
-                                 self.options.compile)
+    family = "palm_detection"
+    input_size = 192
 
     def process(self, ctx: Context) -> None:
         tensor = ctx.get("TENSOR")

@@ -21,7 +21,7 @@ from calculators.common.checkpoints import load_checked, read_state_dict
 from .anchors import AnchorGenerator
 from .backbones import build_backbone
 from .losses import box_head_losses, mask_loss, mask_targets, rpn_losses, sample_proposals
-from .postprocess import paste_masks_in_image, resize_boxes
+from .postprocess import paste_masks_in_image, paste_masks_subpixel, resize_boxes
 from .roi_heads import RoIHeads
 from .rpn import RegionProposalNetwork
 from .transform import batch_images, prepare_image, resize_masks
@@ -64,6 +64,7 @@ class MaskRCNNConfig:
     roi_pool: Literal["align", "pool"] = "align"  # "pool" = Fast R-CNN's quantised RoIPool, for ablations
     sampling_ratio: int = 2
     aligned: bool = False  # torchvision's MultiScaleRoIAlign; Detectron2's ROIAlignV2 is True
+    mask_paste: Literal["torchvision", "subpixel"] = "torchvision"  # "subpixel": no rounding of boxes to pixels
 
 
 class MaskRCNN(nn.Module):
@@ -113,7 +114,8 @@ class MaskRCNN(nn.Module):
         )
         for det, size, original in zip(detections, sizes, original_sizes, strict=True):
             det["boxes"] = resize_boxes(det["boxes"], size, original)
-            det["masks"] = paste_masks_in_image(det["masks"], det["boxes"], original)
+            paste = paste_masks_subpixel if c.mask_paste == "subpixel" else paste_masks_in_image
+            det["masks"] = paste(det["masks"], det["boxes"], original)
         return detections
 
     def losses(self, images: list[Tensor], targets: list[dict[str, Tensor]]) -> dict[str, Tensor]:

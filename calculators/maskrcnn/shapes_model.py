@@ -52,6 +52,7 @@ def shapes_config(**overrides: Any) -> MaskRCNNConfig:
         box_batch_size_per_image=64,
         box_score_thresh=0.05,
         box_detections_per_img=20,
+        mask_paste="subpixel",  # objects of 12..64 px: rounding boxes to whole pixels costs ~0.09 mask AP
     )
     settings.update(overrides)
     return MaskRCNNConfig(**settings)
@@ -96,7 +97,7 @@ def load_detector(spec: str | Path = "shapes", **config_overrides: Any) -> tuple
     if unknown:
         raise ValueError(f"unknown MaskRCNNConfig fields: {sorted(unknown)}")
     stored = {k: _as_tuples(v) for k, v in payload["config"].items()}
-    config = MaskRCNNConfig(**{**stored, **config_overrides})
+    config = MaskRCNNConfig(**{"mask_paste": "subpixel", **stored, **config_overrides})
     model = build_shapes_model(config)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
     model.load_state_dict(state, strict=True)

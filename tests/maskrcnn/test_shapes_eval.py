@@ -1,30 +1,13 @@
-"""tools/eval_shapes.py: the sub-pixel paste diagnostic inverts the training targets' geometry."""
+"""postprocess.paste_masks_subpixel inverts the training targets' geometry (what the shapes model pastes with)."""
 
 from __future__ import annotations
-
-import importlib.util
-import sys
-from pathlib import Path
 
 import numpy as np
 import torch
 
 from calculators.maskrcnn.losses import mask_targets
-from calculators.maskrcnn.postprocess import paste_masks_in_image
+from calculators.maskrcnn.postprocess import paste_masks_in_image, paste_masks_subpixel
 from calculators.maskrcnn.shapes_dataset import ShapesDataset
-
-TOOLS = Path(__file__).resolve().parents[2] / "tools"
-
-
-def _eval_script():
-    sys.path.insert(0, str(TOOLS))  # eval_shapes imports train_shapes from its own directory
-    try:
-        spec = importlib.util.spec_from_file_location("eval_shapes", TOOLS / "eval_shapes.py")
-        module = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    finally:
-        sys.path.remove(str(TOOLS))
-    return module
 
 
 def _iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
@@ -33,13 +16,12 @@ def _iou(pred: np.ndarray, gt: np.ndarray) -> np.ndarray:
 
 def test_subpixel_paste_recovers_ground_truth_from_its_28x28_targets():
     """Perfect 28x28 mask targets pasted back: near-exact with the sub-pixel paste, lossy with integer boxes."""
-    paste_subpixel = _eval_script().paste_subpixel
     subpixel, integer = [], []
     for sample in ShapesDataset(4, 10):
         gt = sample.masks.astype(bool)
         boxes = torch.from_numpy(sample.boxes)
         targets = mask_targets(torch.from_numpy(sample.masks).float(), boxes, torch.arange(len(boxes)), 28)
-        subpixel += list(_iou(paste_subpixel(targets, boxes, 128, 128).numpy() >= 0.5, gt))
+        subpixel += list(_iou(paste_masks_subpixel(targets[:, None], boxes, (128, 128))[:, 0].numpy() >= 0.5, gt))
         integer += list(_iou(paste_masks_in_image(targets[:, None], boxes, (128, 128))[:, 0].numpy() >= 0.5, gt))
     assert np.mean(subpixel) > 0.98, f"sub-pixel paste round trip: mean IoU {np.mean(subpixel):.3f}"
     assert np.mean(integer) < np.mean(subpixel), "the integer-box paste is the lossy one"

@@ -41,6 +41,8 @@ log = logging.getLogger("graphflow")
 
 BATCH = 64  # input sets a worker processes for one node before letting others run
 LATENCY_SAMPLES = 4096  # per node, the most recent process() durations kept for percentiles
+HEAVY_NS = 200_000  # a node whose process() takes longer on average is worth waking a second worker for
+HEAVY_PROBE_CALLS = 8  # calls before a node's average is trusted
 _UNSET = Timestamp.UNSET  # type: ignore[attr-defined]
 
 
@@ -57,6 +59,7 @@ class Scheduler:
         self.cond = threading.Condition(self.lock)
         self.ready: deque[NodeRuntime] = deque()
         self.running = 0
+        self.running_light = 0  # workers now running a light (pure-Python, GIL-holding) node
         self.error: GraphError | None = None
         self.errors: list[BaseException] = []
         self.stopping = False
@@ -212,9 +215,12 @@ class Scheduler:
                 if n.state == 0 and not n.closed:  # _schedule, inlined
                     n.state = 1
                     self.ready.append(n)
-                    # the worker that ran `node` takes the next ready node itself; wake another one only when
-                    # there is work for two (or when the packet came from the application's thread)
-                    if threads and (node is None or len(self.ready) > 1):
+                    # the worker that ran `node` takes the next ready node itself. Wake another worker only for
+                    # packets from the application's thread, or when there is work for two and that work is heavy
+                    # enough (a calculator that releases the GIL: torch, OpenCV): two threads fighting over the
+                    # GIL for microsecond-long Python calls are 2-3x slower than one.
+                    if threads and (node is None or (len(self.ready) > 1 and (
+                            n.calls < HEAVY_PROBE_CALLS or n.busy_ns > HEAVY_NS * n.calls))):
                         self.cond.notify()
             if ts + 1 > s.bound:
                 s.bound = ts + 1
@@ -432,31 +438,55 @@ class Scheduler:
                     p._close()
 
     # ---- executors -----------------------------------------------------------------------------------------------
+    def _pick(self) -> NodeRuntime | None:
+        """The next node for a worker (lock held), or None to keep waiting.
+
+        Python calculators hold the GIL, so two workers running microsecond-long Python calls at once only fight
+        over it (2-3x slower than one). A second worker therefore takes a light node only while no other light node
+        runs; heavy nodes (average process() over HEAVY_NS: torch, OpenCV, which release the GIL) it always takes.
+        """
+        if not self.ready:
+            return None
+        if self.running_light == 0:
+            return self.ready.popleft()
+        for i, n in enumerate(self.ready):
+            if n.calls < HEAVY_PROBE_CALLS or n.busy_ns > HEAVY_NS * n.calls:
+                del self.ready[i]
+                return n
+        return None
+
     def _worker(self) -> None:
         cond = self.cond
         while True:
             with cond:
-                while not self.ready and not self.stopping and not self.finished:
+                while True:
+                    if self.stopping or self.finished:
+                        cond.notify_all()
+                        return
+                    node = self._pick()
+                    if node is not None:
+                        break
                     if self.running == 0:
                         self._relieve_deadlock()
                         if self.ready:
-                            break
+                            continue
                     cond.wait(0.05)
                     if self.running == 0 and not self.ready:
                         cond.notify_all()  # let idle waiters re-check
-                if self.stopping or self.finished:
-                    cond.notify_all()
-                    return
-                node = self.ready.popleft()
                 node.state = NodeRuntime.RUNNING
                 self.running += 1
+                light = not (node.calls < HEAVY_PROBE_CALLS or node.busy_ns > HEAVY_NS * node.calls)
+                self.running_light += light
             try:
                 self._run(node)
             finally:
                 with cond:
                     self.running -= 1
+                    self.running_light -= light
                     if self.running == 0 and not self.ready:
                         cond.notify_all()
+                    elif self.ready and self.running_light == 0:
+                        cond.notify()  # light work that waited for this one may go now
 
     def run_inline(self) -> None:
         """Inline executor: run ready nodes in this thread until nothing is ready."""

@@ -130,16 +130,3 @@ def build_options(options_cls: type, values: dict[str, Any] | None, prefix: str 
         return options_cls(**kwargs)
     except (ValueError, TypeError) as exc:  # a __post_init__ check of the Options dataclass
         raise OptionError(prefix + (next(iter(kwargs), "") or ""), f"invalid options: {exc}") from None
-
-
-def options_schema(options_cls: type) -> dict[str, Any]:
-    """A JSON-schema fragment for an Options dataclass (for docs and editor completion)."""
-    props: dict[str, Any] = {}
-    hints = typing.get_type_hints(options_cls)
-    for f in dataclasses.fields(options_cls):
-        tp = hints.get(f.name, Any)
-        entry: dict[str, Any] = {"description": _describe(tp)}
-        if f.default is not dataclasses.MISSING and isinstance(f.default, (int, float, str, bool, type(None))):
-            entry["default"] = f.default
-        props[f.name] = entry
-    return {"type": "object", "properties": props, "additionalProperties": False}

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, Any
 from .calculator import Calculator
 from .errors import TimestampError
 from .packet import Packet
-from .policies import DONE_US, UNSTARTED_US, InputQueue
+from .policies import UNSTARTED_US, InputQueue
 from .timestamp import Timestamp, _from_raw
 
 if TYPE_CHECKING:
@@ -213,6 +213,3 @@ class NodeContext:
     def output_connected(self, tag: str) -> bool:
         return bool(self._node.outputs.get(tag))
 
-
-def done_bound() -> int:
-    return DONE_US

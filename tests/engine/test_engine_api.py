@@ -143,7 +143,8 @@ def test_schema_accepts_shipped_graphs():
 
     from graphflow.schema import SCHEMA_PATH, graph_schema
 
-    assert json.loads(SCHEMA_PATH.read_text()) == graph_schema(), "regenerate graphflow/graph.schema.json"
+    assert json.loads(SCHEMA_PATH.read_text()) == graph_schema(), (
+        "regenerate it: python -c 'from graphflow.schema import write_schema; write_schema()'")
     for path in sorted((ROOT / "graphs").glob("*.yaml")):
         jsonschema.validate(yaml.safe_load(path.read_text()), graph_schema())
     with pytest.raises(jsonschema.ValidationError):

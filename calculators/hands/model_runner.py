@@ -24,6 +24,9 @@ def variant_of(model_complexity: int) -> str:
     return COMPLEXITY_VARIANTS[model_complexity]
 
 
+_COMPILED: dict[str, Any] = {}  # compiled networks by model name, kept for the process (compiling takes seconds)
+
+
 class ModelRunner:
     """``runner(batch)`` -> tuple of (N, ...) float32 arrays, one per network output.
 
@@ -32,17 +35,23 @@ class ModelRunner:
     compile, needs a C++ compiler) and a batch of N runs as N single calls, so no shape ever recompiles.
     """
 
-    def __init__(self, load: Callable[[], Any], size: int, num_threads: int = 1, compile: bool = False) -> None:  # noqa: A002
+    def __init__(self, load: Callable[[], Any], size: int, num_threads: int = 1, compile: bool = False,  # noqa: A002
+                 cache_key: str | None = None) -> None:
         import torch
 
         if num_threads > 0:
             torch.set_num_threads(num_threads)  # process-wide: torch has one intra-op pool
-        self.net = load()
         self.compiled = compile
+        if compile and cache_key is not None and cache_key in _COMPILED:
+            self.net = _COMPILED[cache_key]  # a graph run again reuses the compiled network: no recompile
+            return
+        self.net = load()
         if compile:
             from calculators.model_store import compile_for_cpu_inference
 
             self.net = compile_for_cpu_inference(self.net, torch.zeros(1, 3, size, size))
+            if cache_key is not None:
+                _COMPILED[cache_key] = self.net
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
         import torch
@@ -75,4 +84,4 @@ class HandModelCalculator(Calculator):
 
         name = f"{self.family}_{variant_of(self.options.model_complexity)}"
         self.model = ModelRunner(lambda: load_model(name), self.input_size, self.options.num_threads,
-                                 self.options.compile)
+                                 self.options.compile, cache_key=name)

@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from graphflow import Calculator, Context, Input, register_calculator
-from graphflow.types import ClassActivation, Instances
+from graphflow import Context, register_calculator
 
 from .jsonl import make_record
+from .result_ports import ResultInputs
 
 
 @register_calculator("JsonlSink")
-class JsonlSinkCalculator(Calculator):
+class JsonlSinkCalculator(ResultInputs):
     """One line per timestamp with every connected result that carried a packet there.
 
     Inputs (all optional; connect at least one):
@@ -28,12 +28,6 @@ class JsonlSinkCalculator(Calculator):
         options: {path: results.jsonl}
     """
 
-    HANDS = Input(list, optional=True)
-    PALMS = Input(list, optional=True)
-    ROIS = Input(list, optional=True)
-    INSTANCES = Input(Instances, optional=True)
-    CAM = Input(ClassActivation, optional=True)
-    CLASSES = Input(list, optional=True)
 
     @dataclass
     class Options:

@@ -6,14 +6,14 @@ import time
 
 import numpy as np
 
-from graphflow import Calculator, Context, Input, Output, register_calculator
-from graphflow.types import ClassActivation, Instances
+from graphflow import Context, Input, Output, register_calculator
 
 from .drawing import RenderOptions, render_frame
+from .result_ports import ResultInputs
 
 
 @register_calculator("Renderer")
-class RendererCalculator(Calculator):
+class RendererCalculator(ResultInputs):
     """Annotates each frame with whatever results arrived at its timestamp (all drawing is in ``drawing.py``).
 
     Inputs:
@@ -38,12 +38,6 @@ class RendererCalculator(Calculator):
     """
 
     IMAGE = Input(np.ndarray)
-    HANDS = Input(list, optional=True)
-    PALMS = Input(list, optional=True)
-    ROIS = Input(list, optional=True)
-    INSTANCES = Input(Instances, optional=True)
-    CAM = Input(ClassActivation, optional=True)
-    CLASSES = Input(list, optional=True)
     CAPTURE_TIME = Input(float, optional=True)
     IMAGE_OUT = Output(np.ndarray)
 

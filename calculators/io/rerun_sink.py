@@ -12,10 +12,11 @@ from typing import Any
 
 import numpy as np
 
-from graphflow import Calculator, Context, Input, register_calculator
-from graphflow.types import ClassActivation, Instances
+from graphflow import Context, Input, register_calculator
+from graphflow.types import Instances
 
 from .drawing import FINGER_COLORS, PALM_COLOR, ROI_COLOR, hand_connections, heat_colormap, instance_color
+from .result_ports import ResultInputs
 
 
 def _bone_strips(points: np.ndarray) -> tuple[list[np.ndarray], list[tuple[int, int, int]]]:
@@ -28,7 +29,7 @@ def _bone_strips(points: np.ndarray) -> tuple[list[np.ndarray], list[tuple[int, 
 
 
 @register_calculator("RerunSink")
-class RerunSinkCalculator(Calculator):
+class RerunSinkCalculator(ResultInputs):
     """Sends every input it gets to a Rerun recording: a spawned viewer, a running viewer, or an .rrd file.
 
     Inputs (all optional):
@@ -47,12 +48,6 @@ class RerunSinkCalculator(Calculator):
     """
 
     IMAGE = Input(np.ndarray, optional=True)
-    HANDS = Input(list, optional=True)
-    PALMS = Input(list, optional=True)
-    ROIS = Input(list, optional=True)
-    INSTANCES = Input(Instances, optional=True)
-    CAM = Input(ClassActivation, optional=True)
-    CLASSES = Input(list, optional=True)
 
     @dataclass
     class Options:

@@ -1,0 +1,21 @@
+"""The optional per-frame result inputs shared by the renderer and the structured sinks."""
+
+from __future__ import annotations
+
+from graphflow import Calculator, Input
+from graphflow.types import ClassActivation, Instances
+
+
+class ResultInputs(Calculator):
+    """Declares HANDS, PALMS, ROIS, INSTANCES, CAM and CLASSES, all optional (not registered itself).
+
+    HANDS - list[HandLandmarks]; PALMS - list[Detection]; ROIS - list[NormalizedRect]; INSTANCES - Instances;
+    CAM - ClassActivation; CLASSES - list[Classification]
+    """
+
+    HANDS = Input(list, optional=True)
+    PALMS = Input(list, optional=True)
+    ROIS = Input(list, optional=True)
+    INSTANCES = Input(Instances, optional=True)
+    CAM = Input(ClassActivation, optional=True)
+    CLASSES = Input(list, optional=True)

@@ -144,7 +144,7 @@ class Graph:
             if s.bound >= 2**63 - 1:
                 raise RuntimeError(f"{self!r}: add_packet on stream '{stream}' after close_input()")
             s.check(ts)
-            if any(q.blocking and len(q.packets) >= q.capacity for q in s.consumers):
+            if any(q.full() for q in s.consumers):
                 self._wait_for_space(s, timeout)
             s.last_ts = ts
             observed = sched._deliver(None, [(s, packet, ts)])
@@ -160,7 +160,7 @@ class Graph:
     def _wait_for_space(self, s: Any, timeout: float | None) -> None:
         sched = self._sched
         deadline = None if timeout is None else time.monotonic() + timeout
-        while any(q.blocking and len(q.packets) >= q.capacity for q in s.consumers):
+        while any(q.full() for q in s.consumers):
             if sched.error is not None:
                 self._raise_locked()
             if sched.executor == "inline":
@@ -169,7 +169,7 @@ class Graph:
                     sched.run_inline()
                 finally:
                     sched.cond.acquire()
-                if sched.idle() and any(q.blocking and len(q.packets) >= q.capacity for q in s.consumers):
+                if sched.idle() and any(q.full() for q in s.consumers):
                     sched.deadlock_reliefs += 1  # a consumer waits on another input: let this one through
                     return
                 continue

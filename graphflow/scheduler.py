@@ -46,6 +46,7 @@ from .validate import ValidatedGraph
 log = logging.getLogger("graphflow")
 
 EXECUTORS = ("threads", "inline")
+SPECIALIZE = True  # build each node's fast form of the rules; False: the general form everywhere (tests run both)
 BATCH = 64  # input sets a worker runs for one light node before letting others run
 CALLER_BUDGET = 256  # input sets the caller's thread runs in one add_packet before handing the rest to workers
 WORKER_IDLE_WAIT_S = 1.0  # a sleeping worker re-checks this often (wake-ups are explicit; this is a safety net)
@@ -61,7 +62,7 @@ class Scheduler:
 
     def __init__(self, graph: ValidatedGraph, executor: str = "threads", num_threads: int | None = None,
                  tracer: Tracer | None = None, default_queue_size: int = 100, lossless: bool = False,
-                 specialize: bool = True, caller_runs: bool = True) -> None:
+                 specialize: bool | None = None, caller_runs: bool = True) -> None:
         if executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
         self.graph = graph
@@ -70,7 +71,7 @@ class Scheduler:
         self.num_threads = max(1, num_threads or 2)
         self.tracer = tracer
         self.lossless = lossless
-        self.specialize = specialize
+        self.specialize = SPECIALIZE if specialize is None else specialize
         self.caller_runs = caller_runs and self.threads
         self.lock = threading.RLock()
         self.work_cond = threading.Condition(self.lock)  # workers wait here

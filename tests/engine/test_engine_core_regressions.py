@@ -221,7 +221,7 @@ nodes:
         graph.observe("out", lambda p: time.sleep(0.02))
         summaries = graph.poller("summary")
         got: list[Any] = []
-        reader = threading.Thread(target=lambda p=summaries: got.extend(x.payload for x in p))
+        reader = threading.Thread(target=lambda p=summaries, out=got: out.extend(x.payload for x in p))
         graph.start()
         reader.start()
         for ts in range(3):

@@ -12,8 +12,9 @@ Everything that decides *whether* a node runs is written once:
 Executors:
 
 - ``threads`` (default): worker threads take ready nodes from one queue; a node never runs concurrently with
-  itself. A packet that makes a node ready is never left waiting for a timed wake-up: a heavy node (or one made
-  ready by a heavy node, whose worker stays busy) wakes an idle worker at once; a chain of light nodes runs in the
+  itself. A packet that makes a node ready is never left waiting for a timed wake-up: the worker that finishes a
+  step runs the first ready node itself and wakes an idle worker for the next one; a heavy node made ready in the
+  middle of a light node's batch gets an idle worker at once (``_wake_for``); a chain of light nodes runs in the
   worker that produced the packet, which avoids two threads fighting over the GIL for microsecond calls. Sources
   and heavy nodes run one input set per turn, light nodes up to ``BATCH``, so nothing starves the rest. A packet
   the application adds runs its light consumers in the caller's thread while no worker is busy (``caller_runs``),
@@ -227,7 +228,7 @@ class Scheduler:
                     break
             s.last_ts = ts
             s.promised = ts + 1
-            self._deliver(None, [(s, packet, ts)], out, wake=not self.caller_runs)
+            self._deliver(None, [(s, packet, ts)], out, wake=self.threads and not self.caller_runs)
             run_here = self._claim_caller_run()
         if out:
             self._notify(out)
@@ -247,6 +248,7 @@ class Scheduler:
             if bound > s.promised:
                 s.promised = bound
                 self._advance(s, bound, out)
+                self._wake_workers()
         self._notify(out)
         if not self.threads:
             self.run_inline()
@@ -258,6 +260,7 @@ class Scheduler:
             if s.bound < DONE_US:
                 s.promised = DONE_US
                 self._advance(s, DONE_US, out)
+                self._wake_workers()
         self._notify(out)
         if not self.threads:
             self.run_inline()
@@ -272,6 +275,7 @@ class Scheduler:
                 if node.is_source and not node.closed:
                     node.stop_requested = True
                     self._schedule(node)
+            self._wake_workers()
         if not self.threads:
             self.run_inline()
 
@@ -391,14 +395,29 @@ class Scheduler:
             self.changed.notify_all()
 
     # ---- scheduling (lock held) ------------------------------------------------------------------------------
-    def _schedule(self, node: NodeRuntime, wake: bool = True) -> None:
-        """Queue ``node`` for a run if it is idle. ``wake``: give it an idle worker now if it is heavy or the
-        thread that made it ready stays busy (else that thread runs it after its current step)."""
+    def _schedule(self, node: NodeRuntime, wake: bool = False) -> None:
+        """Queue ``node`` for a run if it is idle; ``wake``: hand it to an idle worker now (see ``_wake_for``)."""
         if node.state is IDLE and not node.closed:
             node.state = SCHEDULED
             self.ready.append(node)
-            if self.idle_workers and (wake or node.is_heavy):
+            if wake and self.idle_workers:
                 self.work_cond.notify()
+
+    @staticmethod
+    def _wake_for(node: NodeRuntime, emitter: NodeRuntime | None) -> bool:
+        """The wake-up rule: does ``node``, just made ready by ``emitter`` (None: the application), get an idle
+        worker at once? A worker that finishes a step runs the first ready node itself (sources and heavy nodes
+        take one step per turn), so only work it cannot reach soon needs another thread: a heavy node made ready
+        in the middle of a light node's batch. Light work is never handed over (two threads fighting over the GIL
+        for microsecond calls are slower than one); the application's packets are (unless the caller runs them)."""
+        if emitter is None:
+            return True
+        return node.is_heavy and not emitter.is_heavy
+
+    def _wake_workers(self) -> None:
+        """After the application made nodes ready (lock held): one idle worker per ready node."""
+        for _ in range(min(len(self.ready), self.idle_workers)):
+            self.work_cond.notify()
 
     def _space_freed(self, q: InputQueue) -> None:
         """A pop took blocking queue ``q`` from full to not full: its producer may go on."""
@@ -406,7 +425,8 @@ class Scheduler:
         if producer is None:
             self._signal()  # a caller blocked in add_packet
         else:
-            self._schedule(self.by_name[producer])
+            p = self.by_name[producer]
+            self._schedule(p, wake=p.is_heavy)  # this thread is mid-step: a source or model may go on meanwhile
 
     def _advance(self, s: StreamRuntime, bound: int, out: list[Notification]) -> None:
         """Move stream ``s``'s bound to ``bound`` (no-op if not higher)."""
@@ -415,7 +435,7 @@ class Scheduler:
             for q in s.consumers:
                 if bound > q.bound:
                     q.bound = bound
-                    self._schedule(q.node)
+                    self._schedule(q.node)  # the thread that moved the bound picks it (or _wake_workers)
             if s.watched:
                 out.append((s, None, bound))
 
@@ -427,9 +447,8 @@ class Scheduler:
 
     def _deliver(self, node: NodeRuntime | None, pending: list[Any], out: list[Notification],
                  wake: bool | None = None) -> None:
-        """Push emitted packets and bounds to the consumers; collect what observers must see into ``out``."""
-        if wake is None:
-            wake = node is None or node.is_heavy
+        """Push emitted packets and bounds to the consumers; collect what observers must see into ``out``.
+        ``wake`` overrides the wake-up rule (``_wake_for``) for every consumer."""
         for s, packet, ts in pending:
             if packet is None:
                 self._advance(s, ts, out)
@@ -439,7 +458,7 @@ class Scheduler:
                 q.push(packet, ts)
                 n = q.node
                 if n.state is IDLE:
-                    self._schedule(n, wake)
+                    self._schedule(n, self._wake_for(n, node) if wake is None else wake)
             if ts >= s.bound:
                 s.bound = ts + 1
             if s.watched:
@@ -703,8 +722,8 @@ class Scheduler:
         self.running_light -= light
         if self.running == 0:
             self._signal()  # waiters (wait_until_idle, stall checks) re-check
-        if self.ready and self.idle_workers and self.running_light == 0:
-            self.work_cond.notify()  # light work that waited for this one may go now
+        if self.idle_workers and len(self.ready) > 1:
+            self.work_cond.notify()  # this thread takes the first ready node: another one takes the next
 
     def _worker(self) -> None:
         with self.lock:
@@ -732,8 +751,8 @@ class Scheduler:
         """Whether the caller's thread runs the work it just made ready (lock held; claims the slot if so)."""
         if (not self.caller_runs or self.running or not self.ready or self.stopping
                 or getattr(self._local, "busy", False) or self.ready[0].is_heavy):
-            if self.ready and self.idle_workers:
-                self.work_cond.notify()
+            if self.caller_runs:
+                self._wake_workers()
             return False
         self.running += 1  # the caller counts as a thread running light work: no worker takes light nodes now
         self.running_light += 1
@@ -851,7 +870,7 @@ class Scheduler:
             if node.state is IDLE and not node.relief and node.throttled() and self._runnable(node):
                 self._record_relief(node.name)
                 node.relief = 1
-                self._schedule(node)
+                self._schedule(node, wake=True)
                 return True
         if blocked:
             self._record_relief("add_packet")

@@ -15,11 +15,12 @@ import jsonschema
 import numpy as np
 import pytest
 import torch
+from fake_display import FakeDisplay
 from io_reference import VIDEO
 
 from calculators.io import app as app_module
 from calculators.io.app import NO_INPUT_MESSAGE, run_app
-from calculators.io.display import FakeDisplay, highgui_available
+from calculators.io.display import highgui_available
 from calculators.io.jsonl import JSONL_SCHEMA
 from graphflow import Calculator, Context, Input, Output, register_calculator
 from graphflow.types import Classification

@@ -50,7 +50,7 @@ from typing import IO, Any
 import numpy as np
 
 from graphflow import ConfigError, GraphError
-from graphflow.errors import GraphflowError
+from graphflow.errors import GraphflowError, GraphTimeoutError
 from graphflow.graph import Graph
 from graphflow.types import ClassActivation, Instances
 
@@ -74,6 +74,8 @@ ABANDON_TIMEOUT_S = 5.0
 #: seconds to wait for the waiter thread once the graph was cancelled (it is a daemon: it cannot hold the process)
 WAITER_JOIN_AFTER_CANCEL_S = 1.0
 WAITER_JOIN_S = 15.0
+#: the waiter thread's wait_until_done is called in slices of this many seconds (see wait_for_graph)
+WAIT_SLICE_S = 0.25
 #: node counters that mean "a frame did not make it", as the end-of-run line words them
 SKIPPED_WORDS: dict[str, str] = {
     "decode_failures": "undecodable",
@@ -428,7 +430,14 @@ def run_app(
 
     def wait_for_graph() -> None:
         try:
-            graph.wait_until_done(timeout=None)
+            # In slices, not timeout=None: after a cancel() from the main thread the engine's wait is never woken
+            # (issue 10), but the next call sees the closed graph and returns at once.
+            while True:
+                try:
+                    graph.wait_until_done(timeout=WAIT_SLICE_S)
+                    break
+                except GraphTimeoutError:
+                    continue
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             errors.append(exc)
         finally:

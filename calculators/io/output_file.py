@@ -39,12 +39,15 @@ def no_space_error(path: Path) -> OSError:
     return OSError(f"cannot write '{path}': no space left on device; free some space or write elsewhere")
 
 
-class PendingOutput:
-    """``path``'s temporary twin: ``temp`` is written, then ``commit()`` renames it over ``path``.
+def temp_path(path: str | Path, pid: int | None = None) -> Path:
+    """Where process ``pid`` (default: this one) writes ``path`` until it is committed: hidden, same directory,
+    same suffix (OpenCV picks the container from it), the process id so two runs never share one."""
+    path = Path(path)
+    return path.parent / f"{TEMP_PREFIX}{path.stem}{TEMP_MARK}{os.getpid() if pid is None else pid}{path.suffix}"
 
-    The temporary name keeps ``path``'s suffix (OpenCV picks the container from it), is hidden, and carries the
-    process id so two runs never share one.
-    """
+
+class PendingOutput:
+    """``path``'s temporary twin (``temp_path``): ``temp`` is written, then ``commit()`` renames it over ``path``."""
 
     def __init__(self, path: str | Path, what: str) -> None:
         self.path = Path(path)
@@ -55,7 +58,7 @@ class PendingOutput:
                                     "directories)")
         if self.path.is_dir():
             raise IsADirectoryError(f"{what}: '{self.path}' is a directory; name a file")
-        self.temp = parent / f"{TEMP_PREFIX}{self.path.stem}{TEMP_MARK}{os.getpid()}{self.path.suffix}"
+        self.temp = temp_path(self.path)
 
     def commit(self) -> None:
         """Put the written file in place (atomically replacing any file already at ``path``)."""

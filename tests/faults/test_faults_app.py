@@ -5,7 +5,6 @@ existing file with a broken one, and leave no temporary file."""
 from __future__ import annotations
 
 import io
-import os
 import subprocess
 import warnings
 from pathlib import Path
@@ -15,6 +14,7 @@ import pytest
 from conftest import wait_no_graphflow_threads
 
 from calculators.io.app import run_app
+from calculators.io.output_file import temp_path
 from graphflow import Graph, GraphError
 from graphflow.types import Classification
 
@@ -65,8 +65,7 @@ def full_disk(tmp_path: Path):
 
 def fill_through_dev_full(target: Path) -> None:
     """Fallback when no tmpfs can be mounted: the sink's temporary file is a link to /dev/full (real ENOSPC)."""
-    temp = target.with_name(f".{target.stem}.partial-{os.getpid()}{target.suffix}")
-    temp.symlink_to("/dev/full")
+    temp_path(target).symlink_to("/dev/full")
 
 
 def test_a_full_disk_fails_the_video_with_the_file_and_the_cause(tmp_path, full_disk):

@@ -12,6 +12,8 @@ from pathlib import Path
 import cv2
 import pytest
 
+from calculators.io.output_file import temp_path
+
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parents[1]
 VIDEO = REPO / ".." / "shared" / "data" / "hands" / "videos" / "hand_landmarker_test_video.mp4"
@@ -52,8 +54,8 @@ def start(args: list[str]) -> subprocess.Popen[str]:
 
 
 def partial_video(proc: subprocess.Popen[str], video: Path) -> Path:
-    """The temporary file the run writes ``video`` under until it is finalised (see calculators/io/output_file.py)."""
-    return video.with_name(f".{video.stem}.partial-{proc.pid}{video.suffix}")
+    """The temporary file the run writes ``video`` under until it is finalised."""
+    return temp_path(video, proc.pid)
 
 
 def wait_for(proc: subprocess.Popen[str], ready: Path, min_size: int) -> None:

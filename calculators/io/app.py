@@ -489,7 +489,7 @@ def run_app(
     interrupted = interrupts.count > 0
     if errors and not abandoned:
         _abandon(graph)  # a failed graph returns from wait_until_done before every node closed: close them now
-    out.write(run_summary(graph) + "\n")
+    out.write(run_summary(graph, finished=bar.count) + "\n")
     out.flush()
     if display_error is not None:
         return fail(f"the display failed: {type(display_error).__name__}: {display_error}", 1)
@@ -630,8 +630,9 @@ def output_clash(spec: SourceSpec, outputs: dict[str, str | None]) -> str | None
     return None
 
 
-def run_summary(graph: Graph) -> str:
-    """The end-of-run line: frames that went through, what was skipped or dropped, what was written."""
+def run_summary(graph: Graph, finished: int | None = None) -> str:
+    """The end-of-run line: frames read and (``finished``) through the graph, what was skipped or dropped, what
+    was written. Frames read but neither through nor dropped were abandoned (a second Ctrl-C, a failure)."""
     try:
         stats = graph.stats()
     except Exception as exc:  # noqa: BLE001 - a summary must never turn a run into a failure
@@ -651,6 +652,8 @@ def run_summary(graph: Graph) -> str:
     parts = [f"{value} {SKIPPED_WORDS.get(key, key.replace('_', ' '))}" for key, value in skipped.items() if value]
     frames = stats["streams"].get(_FRAMES, {}).get("packets")
     line = "graphflow: run ended" + (f": {frames} frames read" if frames is not None else "")
+    if frames is not None and finished is not None:
+        line += f", {finished} through the graph"
     line += "; skipped: " + (", ".join(parts) if parts else "nothing")
     if written:
         line += "; wrote " + ", ".join(f"{value} {WRITTEN_WORDS[key]}" for key, value in written.items())

@@ -504,19 +504,26 @@ def run_app(
 
 
 def _watch(graph: Graph, done: threading.Event, interrupts: _Interrupts, bar: _Progress, out: IO[str]) -> None:
-    """Update the progress until the graph is done or the drain is abandoned; say once that Ctrl-C was seen."""
+    """Update the progress until the graph is done or the drain is abandoned; say once that Ctrl-C was seen (also
+    when the drain finished within the same wait)."""
     announced = False
+
+    def announce() -> None:
+        nonlocal announced
+        if interrupts.count and not announced:
+            announced = True
+            out.write("\ngraphflow: stopping (Ctrl-C again to abandon the drain)...\n")
+            out.flush()
+
     while not interrupts.abandon.is_set():
         try:
-            if interrupts.count and not announced:
-                announced = True
-                out.write("\ngraphflow: stopping (Ctrl-C again to abandon the drain)...\n")
-                out.flush()
+            announce()
             if done.wait(0.1):
-                return
+                break
             bar.update(_dropped(graph))
         except KeyboardInterrupt:  # off the main thread, where no handler is installed
             interrupts(signal.SIGINT, None)
+    announce()
 
 
 class _Interrupts:

@@ -9,7 +9,11 @@ version. mediapipe is never imported or installed.
 Cache: ``$GRAPHFLOW_HOME/models/mediapipe-0.10.21/`` (default ``~/.cache/graphflow``). Instead of PyPI, the files
 can come from a local wheel, a directory holding the wheel or the ``.tflite`` files, or one ``.tflite`` file:
 ``graphflow models fetch --from PATH`` or ``GRAPHFLOW_MEDIAPIPE_WHEEL=PATH``. Every failure is a one-line
-``ModelStoreError`` that says what to run.
+``ModelStoreError`` that says what to run (an unwritable cache too: it names the directory and GRAPHFLOW_HOME).
+
+Network: a download from PyPI is announced on stderr before it starts (it can take minutes). With
+``GRAPHFLOW_OFFLINE=1`` the store never downloads: an empty cache is an error saying to run ``graphflow models
+fetch`` first (where there is network) or to fetch from a local file.
 
 Public API: ``load_palm_detector(variant)``, ``load_hand_landmark(variant)``, ``tflite_path(name)``, ``fetch()``,
 ``compile_for_cpu_inference(net, example)`` (opt-in speed-up), and ``main(argv)`` behind
@@ -43,6 +47,7 @@ CONVERTER_VERSION = 1  # bump when tflite_convert's output changes: cached state
 PIP_TIMEOUT_S = 600
 WHEEL_ENV = "GRAPHFLOW_MEDIAPIPE_WHEEL"
 HOME_ENV = "GRAPHFLOW_HOME"
+OFFLINE_ENV = "GRAPHFLOW_OFFLINE"
 FETCH_HINT = f"run `graphflow models fetch` (or `graphflow models fetch --from mediapipe-{MEDIAPIPE_VERSION}-*.whl`)"
 
 
@@ -94,6 +99,23 @@ def _cached_state_dict(name: str) -> Path:
     return models_dir() / f"{name}-{_check_name(name).sha256[:16]}-torch-v{CONVERTER_VERSION}.pt"
 
 
+def offline() -> bool:
+    """Whether ``GRAPHFLOW_OFFLINE`` forbids downloads (1/true/yes)."""
+    return os.environ.get(OFFLINE_ENV, "").strip().lower() in ("1", "true", "yes")
+
+
+def _ensure_writable(directory: Path) -> None:
+    """Create the cache directory, or say in one line why it cannot be written."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        probe = tempfile.NamedTemporaryFile(dir=directory, prefix=".write-test-")
+        probe.close()
+    except OSError as exc:
+        why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
+        raise ModelStoreError(f"cannot write the model cache {directory} ({why}): set {HOME_ENV} to a writable "
+                              "directory, e.g. GRAPHFLOW_HOME=/tmp/graphflow") from None
+
+
 def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
@@ -101,8 +123,12 @@ def sha256_bytes(data: bytes) -> str:
 def _write_atomic(path: Path, write: object) -> None:
     """Write through a temporary file in the same directory and rename it into place (safe with concurrent
     fetches: both write identical content). ``write`` is bytes or a callable taking the temporary path."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    _ensure_writable(path.parent)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError:
+        _ensure_writable(path.parent)  # says why in one line
+        raise
     try:
         if isinstance(write, bytes):
             with os.fdopen(fd, "wb") as f:
@@ -209,6 +235,16 @@ def fetch(source: str | Path | None = None, *, force: bool = False,
         if source is not None:
             data = _read_from_path(Path(source).expanduser(), todo)
         else:
+            if offline():
+                raise ModelStoreError(
+                    f"{todo[0]} is not in the model cache {models_dir()} and {OFFLINE_ENV}=1 forbids downloading: "
+                    f"run `graphflow models fetch` first where there is network (or `graphflow models fetch --from "
+                    f"mediapipe-{MEDIAPIPE_VERSION}-*.whl`)")
+            _ensure_writable(models_dir())  # before minutes of download, not after
+            print(f"graphflow: the hand models are not cached yet: downloading mediapipe=={MEDIAPIPE_VERSION} "
+                  f"from PyPI with pip (can take minutes, at most {PIP_TIMEOUT_S} s) into {models_dir()}; "
+                  f"set {OFFLINE_ENV}=1 to refuse, or run `graphflow models fetch --from PATH`", file=sys.stderr,
+                  flush=True)
             with tempfile.TemporaryDirectory(prefix="graphflow-mediapipe-") as tmp:
                 data = _read_from_wheel(_pip_download(Path(tmp)), todo)
         absent = [n for n in todo if n not in data]

@@ -32,6 +32,15 @@ def _kv(items: list[str] | None, what: str) -> dict[str, Any]:
     return out
 
 
+ALLOW_IMPORT_HELP = ("permit 'MODULE:Class' calculators from MODULE (or a package above it); a graph file cannot "
+                     "permit imports itself (repeatable)")
+
+
+def _allow_import(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--allow-import", action="append", default=[], metavar="MODULE", dest="allow_imports",
+                   help=ALLOW_IMPORT_HELP)
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="graphflow", description="Run and inspect graphflow YAML graphs.")
     p.add_argument("--traceback", action="store_true", help="show Python tracebacks on errors")
@@ -40,17 +49,20 @@ def _parser() -> argparse.ArgumentParser:
     v = sub.add_parser("validate", help="check graph files without running them")
     v.add_argument("graphs", nargs="+", type=Path)
     v.add_argument("-O", "--option", action="append", metavar="K=V", help="graph option")
+    _allow_import(v)
 
     g = sub.add_parser("graph", help="draw a graph (.dot, .mmd; .svg/.png with Graphviz)")
     g.add_argument("graph", type=Path)
     g.add_argument("-o", "--output", type=Path, required=True)
     g.add_argument("-O", "--option", action="append", metavar="K=V")
+    _allow_import(g)
 
     for name, helptext in (("run", "run a graph"), ("stats", "run a graph and print per-node statistics")):
         r = sub.add_parser(name, help=helptext)
         r.add_argument("graph", type=Path)
         r.add_argument("--side", action="append", metavar="K=V", help="input side packet")
         r.add_argument("-O", "--option", action="append", metavar="K=V", help="graph option")
+        _allow_import(r)
         r.add_argument("--input", help="camera index (0), video file, URL, image folder or glob")
         r.add_argument("--output", help="write the rendered video (e.g. out.mp4)")
         r.add_argument("--show", action="store_true", help="show the rendered frames in a window")
@@ -102,7 +114,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         bad = 0
         for path in args.graphs:
             try:
-                graph = validate(load_graph(path, _kv(args.option, "-O")))
+                graph = validate(load_graph(path, _kv(args.option, "-O"), args.allow_imports))
                 print(f"{path}: ok ({len(graph.nodes)} nodes, {len(graph.producers)} streams)")
             except ConfigError as exc:
                 print(str(exc), file=sys.stderr)
@@ -111,7 +123,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "graph":
         from .export import write
 
-        out = write(validate(load_graph(args.graph, _kv(args.option, "-O"))), args.output)
+        out = write(validate(load_graph(args.graph, _kv(args.option, "-O"), args.allow_imports)), args.output)
         print(f"wrote {out}")
         return 0
     if args.command == "calculators":
@@ -143,12 +155,14 @@ def _run(args: argparse.Namespace) -> int:
 
     options = _kv(args.option, "-O")
     side = _kv(args.side, "--side")
-    graph = Graph.from_yaml(args.graph, executor=args.executor, trace=args.trace, **options)
+    graph = Graph.from_yaml(args.graph, executor=args.executor, trace=args.trace, allow_imports=args.allow_imports,
+                            **options)
     uses_media = bool(args.input or args.output or args.show or args.jsonl) or bool(graph.spec.input_streams)
     if uses_media:  # frames come from a source the app runner adds; it prints its own errors/progress
         app = importlib.import_module("calculators.io.app")
         return int(app.run_app(args.graph, input=args.input, output=args.output, show=args.show, jsonl=args.jsonl,
-                               side=side, options=options, max_frames=args.max_frames, loop=args.loop))
+                               side=side, options=options, max_frames=args.max_frames, loop=args.loop,
+                               allow_imports=args.allow_imports))
     try:
         stats = graph.run(side, timeout=args.timeout)
     except KeyboardInterrupt:

@@ -9,7 +9,8 @@ Format (see ``graph.schema.json``)::
     output_streams: [hands]                # streams the application observes/polls
     input_side_packets: [model_path]       # values given once, at start()
     options: {max_num_hands: 2}            # this graph's own options; nodes use them as "$max_num_hands"
-    allow_imports: [mypkg]                 # modules whose "module:Class" calculators this graph may import
+    allow_imports: [mypkg]                 # modules this graph's "module:Class" calculators need (a request:
+                                           #   only the caller permits imports, see registry.py)
     nodes:
       - name: detector                     # optional; default: calculator name (made unique)
         calculator: PalmDetection          # registered name, or "package.module:Class"
@@ -32,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .registry import import_permitted, permit_hint
 from .yaml_source import LineList, line_of, load_yaml, read_yaml_file
 
 QUEUE_POLICIES = ("block", "drop_oldest", "latest_only")
@@ -47,7 +49,7 @@ GRAPH_KEYS = {
     "output_streams": "streams observed by the application",
     "input_side_packets": "values given once at start",
     "options": "the graph's own options with defaults",
-    "allow_imports": "modules from which 'module:Class' calculators may be imported",
+    "allow_imports": "modules the graph's 'module:Class' calculators need (the caller must permit them)",
     "nodes": "the nodes",
     "queue_size": "default input queue size of every node",
     "queue_policy": "default input queue policy of every node",
@@ -199,6 +201,10 @@ class _Reader:
         if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):
             raise ConfigError("'allow_imports' must be a list of module names", location=self.loc(src, data,
                               "allow_imports"))
+        for i, module in enumerate(allow):
+            if not import_permitted(module, self.caller_allow):
+                raise ConfigError(f"the graph asks to import module '{module}' (allow_imports), which the caller has "
+                                  "not permitted", location=self.loc(src, allow, i), hint=permit_hint(module))
         spec.allow_imports = list(allow)
         spec.options = self.graph_options(data, src, given)
         default_qsize = data.get("queue_size")
@@ -282,7 +288,7 @@ class _Reader:
             return
         node = NodeSpec(name=full_name, calculator=target, loc=loc, options=resolved,
                         option_locs={str(k): self.loc(src, options, k) for k in options},
-                        allow_imports=tuple(spec.allow_imports) + self.caller_allow,
+                        allow_imports=self.caller_allow,
                         description=str(raw.get("description", "") or ""))
         policy = raw.get("input_policy")
         if policy is not None and policy not in INPUT_POLICIES:

@@ -1,9 +1,14 @@
 """The calculator registry: one decorator, duplicates refused, lazy lookup of installed calculators.
 
 YAML names a calculator by its registered name (``calculator: PalmDetection``) or by an explicit
-``package.module:Class`` path. A path is imported only when the graph's ``allow_imports`` list or the caller
-allows its module; names come from code already imported or from installed packages that declare an entry point in
-the ``graphflow.calculators`` group: a ``{name: "module:Class"}`` dict, imported on first use (no torch at start).
+``package.module:Class`` path. Names come from code already imported or from installed packages that declare an
+entry point in the ``graphflow.calculators`` group: a ``{name: "module:Class"}`` dict, imported on first use (no
+torch at start).
+
+A graph file is untrusted input, so it can never grant itself an import: a ``module:Class`` path is imported only
+when its module (or a package above it) is permitted by the caller (``graphflow run --allow-import MODULE``,
+``Graph.from_yaml(..., allow_imports=[...])``) or is the module of an installed entry point (installing a package
+is the user's decision). Anything else is refused before any import happens.
 """
 
 from __future__ import annotations
@@ -97,14 +102,30 @@ def _module_allowed(module_name: str, allowed: Iterable[str]) -> bool:
     return any(module_name == a or module_name.startswith(a + ".") for a in allowed)
 
 
+def installed_modules() -> set[str]:
+    """Modules named by installed ``graphflow.calculators`` entry points (permitted without a flag)."""
+    return {target.partition(":")[0] for target in _lazy_index().values()}
+
+
+def import_permitted(module_name: str, allow_imports: Iterable[str] = ()) -> bool:
+    """Whether the caller's ``allow_imports`` or an installed entry point permits importing ``module_name``."""
+    return _module_allowed(module_name, allow_imports) or module_name in installed_modules()
+
+
+def permit_hint(module_name: str) -> str:
+    """How a caller permits ``module_name`` (one place, so every message says the same)."""
+    return (f"a graph file cannot permit imports; if you trust '{module_name}', pass `--allow-import {module_name}` "
+            f"to graphflow, or Graph.from_yaml(..., allow_imports=['{module_name}'])")
+
+
 def resolve(name: str, allow_imports: Iterable[str] = ()) -> type[Calculator]:
-    """Find the class for a YAML ``calculator:`` value."""
+    """Find the class for a YAML ``calculator:`` value; ``allow_imports`` is the caller's permission."""
     if ":" in name:
         module_name = name.partition(":")[0]
-        if not _module_allowed(module_name, allow_imports):
+        if not import_permitted(module_name, allow_imports):
             raise RegistryError(
-                f"calculator path '{name}' names module '{module_name}', which this graph does not allow",
-                f"add '{module_name}' to the graph's allow_imports list (or pass allow_imports=[...])",
+                f"calculator path '{name}' names module '{module_name}', which the caller has not permitted",
+                permit_hint(module_name),
             )
         try:
             return _import_path(name)

@@ -2,7 +2,9 @@
 
 Errors (each a one-line ``ConfigError`` naming file:line and node, with what to do): unknown calculator, unknown
 option or wrong option type, unknown/missing port, a stream produced twice or never, port type mismatch, a side
-packet the graph does not declare, a cycle not closed by a ``back_edge`` input. The result, ``ValidatedGraph``,
+packet the graph does not declare, a cycle not closed by a ``back_edge`` input, none connected of the optional
+inputs a calculator needs at least one of (its ``connect_at_least_one`` tuple of tags: a sink whose inputs are all
+optional would otherwise run as a source). The result, ``ValidatedGraph``,
 is what the scheduler runs: nodes in topological order with their classes and built options.
 """
 
@@ -115,6 +117,10 @@ def _check_ports(node: NodeSpec, cls: type[Calculator]) -> None:
                 raise ConfigError(f"required {kind} '{tag}' of {calc} is not connected", location=node.loc,
                                   node=node.name, hint=f"add {'side_inputs' if kind == 'side input' else 'inputs'}: "
                                                        f"{{{tag}: <name>}}")
+    wanted = tuple(getattr(cls, "connect_at_least_one", ()))
+    if wanted and not any(item.tag in wanted for item in node.inputs):
+        raise ConfigError(f"{calc} needs at least one of its inputs {', '.join(wanted)} connected, got none",
+                          location=node.loc, node=node.name, hint=f"add inputs: {{{wanted[0]}: <stream>}}")
 
 
 def _check_streams(graph: ValidatedGraph) -> None:

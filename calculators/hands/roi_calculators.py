@@ -39,6 +39,10 @@ class PalmDetectionGateCalculator(Calculator):
         max_num_hands: int = 2
         static_image_mode: bool = False
 
+        def __post_init__(self) -> None:
+            if self.max_num_hands < 1:
+                raise ValueError(f"option 'max_num_hands' must be at least 1, got {self.max_num_hands}")
+
     def process(self, ctx: Context) -> None:
         image = ctx.get("IMAGE")
         if image is None:

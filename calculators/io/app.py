@@ -15,30 +15,48 @@ Two kinds of graph are accepted:
 The main thread stays free for the display: it pumps the ``DisplayQueue`` (``--show``) or updates the progress bar
 (files: frames, fps, ETA) or a live stats line (cameras). Ctrl-C, or 'q'/Esc in the window, sets the ``stop`` event:
 the source ends, the frames already decoded drain (at most the input queues' sizes), every sink's ``close`` runs
-(the video file is finalised), and ``run_app`` returns 130 (Ctrl-C) or 0 ('q'). A second Ctrl-C abandons the drain.
+(the video file is finalised), and ``run_app`` returns 130 (Ctrl-C) or 0 ('q'). A second Ctrl-C abandons the drain:
+the graph is cancelled (every opened node's ``close`` still runs, so the outputs are finalised; further Ctrl-Cs
+are ignored while that happens) and ``run_app`` returns 130. An exception from the display backend cancels the
+graph the same way and returns 1. No thread ``run_app`` starts can keep the process alive.
+
+Outputs: an output that is the same file as the input (or as another output) is refused before anything runs;
+the sinks write under a temporary name and rename it into place only once they wrote something, so an existing
+file is replaced only by a run that produced output (see ``output_file.py``). Every run ends with one line saying
+how many frames went through and what was skipped or dropped (undecodable, missing, over the fps cap, dropped by
+full queues) and what was written.
+
+Graph files are untrusted: ``allow_imports`` (the caller's permission, e.g. ``--allow-import MODULE``) is the
+only way a ``module:Class`` calculator gets imported (see ``graphflow/registry.py``).
 
 Exit codes: 0 done; 1 the graph failed (the error is printed in one line); 2 bad usage (no input and no camera,
-``--show`` on headless OpenCV, an input that cannot be opened, an invalid graph); 130 interrupted.
+``--show`` on headless OpenCV, an input that cannot be opened or yields no frame, an output naming the input, an
+invalid graph or option); 130 interrupted.
 """
 
 from __future__ import annotations
 
+import contextlib
+import os
+import signal
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
 from graphflow import ConfigError, GraphError
-from graphflow.errors import GraphflowError
+from graphflow.errors import GraphflowError, GraphTimeoutError
 from graphflow.graph import Graph
 from graphflow.types import ClassActivation, Instances
 
 from .display import DisplayBackend, DisplayQueue, HeadlessDisplayError, OpenCVDisplay
-from .frame_reader import FrameReader, SourceOpenError, camera_available, classify_input
+from .frame_reader import FrameReader, SourceOpenError, SourceSpec, camera_available, classify_input
+from .video_source import VideoSourceCalculator
 
 #: app output stream name -> Renderer/JsonlSink input tag
 RESULT_STREAMS: dict[str, str] = {
@@ -51,6 +69,23 @@ RESULT_STREAMS: dict[str, str] = {
 }
 RESULT_TYPES: dict[type, str] = {Instances: "INSTANCES", ClassActivation: "CAM"}
 APP_INPUT = "image"
+#: seconds ``cancel`` may take to close every node after the drain was abandoned (second Ctrl-C, display error)
+ABANDON_TIMEOUT_S = 5.0
+#: seconds to wait for the waiter thread once the graph was cancelled (it is a daemon: it cannot hold the process)
+WAITER_JOIN_AFTER_CANCEL_S = 1.0
+WAITER_JOIN_S = 15.0
+#: the waiter thread's wait_until_done is called in slices of this many seconds (see wait_for_graph)
+WAIT_SLICE_S = 0.25
+#: node counters that mean "a frame did not make it", as the end-of-run line words them
+SKIPPED_WORDS: dict[str, str] = {
+    "decode_failures": "undecodable",
+    "missing_frames": "missing (the file ends before its frame count: truncated?)",
+    "dropped_by_fps": "over the fps cap",
+    "queue_drops": "dropped by full queues",
+}
+#: sink counters -> what they wrote
+WRITTEN_WORDS: dict[str, str] = {"frames_written": "video frames", "lines_written": "JSONL lines",
+                                 "images_written": "images"}
 NO_INPUT_MESSAGE = (
     "no --input given and no camera found: pass a video file, an image folder or glob, or a URL, "
     "e.g. `--input path/to/video.mp4` (or `--input 0` for the first webcam)"
@@ -256,6 +291,7 @@ def run_app(
     observers: dict[str, Callable[[Any], None]] | None = None,
     progress: bool = True,
     stream: IO[str] | None = None,
+    allow_imports: Sequence[str] = (),
 ) -> int:
     """Run ``graph_path`` on ``input`` with the sinks asked for; returns the process exit code (see module doc).
 
@@ -267,6 +303,8 @@ def run_app(
     ``VideoSource`` options. flow_limit: None = only for live sources. render_options: ``Renderer`` options.
     observers: stream name -> callback(packet) on the (wrapper) graph's streams, e.g. ``{"hands": ...}``.
     progress: show the progress bar / stats line on ``stream`` (default stderr).
+    allow_imports: modules whose ``module:Class`` calculators the graphs may import (the caller's permission; a
+    graph file cannot grant it).
     """
     out = stream or sys.stderr
 
@@ -275,8 +313,9 @@ def run_app(
         out.flush()
         return code
 
+    allow = tuple(allow_imports)
     try:
-        app = Graph.from_yaml(graph_path, **(options or {}))
+        app = Graph.from_yaml(graph_path, allow_imports=allow, **(options or {}))
     except (ConfigError, OSError) as exc:
         return fail(str(exc), 2)
     app_inputs = [n for n, _ in app.spec.input_streams]
@@ -314,6 +353,13 @@ def run_app(
         src_opts = {"input": str(input), "width": width, "height": height, "fps": fps, "loop": loop,
                     "start": start, "end": end, "max_frames": max_frames, "realtime": realtime,
                     "retries": retries}
+        try:
+            VideoSourceCalculator.Options(**src_opts)  # the source's own rules (e.g. max_frames >= 0), before work
+        except ValueError as exc:
+            return fail(str(exc).replace("option 'max_frames'", "--max-frames"), 2)
+        clash = output_clash(spec, {"--output": output, "--jsonl": jsonl, "--images-dir": images_dir})
+        if clash:
+            return fail(clash, 2)
         if not live:
             try:
                 reader_total = FrameReader(spec, width=width, height=height, fps=fps, loop=loop, start=start,
@@ -326,7 +372,7 @@ def run_app(
                 graph_path, app, src_opts, live=live, flow_limit=flow_limit, show=show, output=output,
                 jsonl=jsonl, images_dir=images_dir, app_options=options, render_options=render_options,
             )
-            graph = Graph.from_yaml(wrapper)
+            graph = Graph.from_yaml(wrapper, allow_imports=allow)
         except ConfigError as exc:
             return fail(str(exc), 2)
         side_packets[_STOP] = stop
@@ -337,7 +383,7 @@ def run_app(
         if input is not None and "input" in app.spec.options:
             # a self-contained graph that names its source with an `input` option (graphs/hand_tracking_live.yaml)
             try:
-                app = Graph.from_yaml(graph_path, **{**(options or {}), "input": str(input)})
+                app = Graph.from_yaml(graph_path, allow_imports=allow, **{**(options or {}), "input": str(input)})
             except (ConfigError, OSError) as exc:
                 return fail(str(exc), 2)
             input = None  # noqa: A001
@@ -355,16 +401,24 @@ def run_app(
         counted = next(iter(n for n, _ in app.spec.output_streams), None)
 
     bar = _Progress(reader_total, live, label, out, progress)
+    # capture time per frame timestamp: written by the source's worker, read and pruned by the counted stream's
     capture_times: dict[int, float] = {}
+    capture_lock = threading.Lock()
     if counted is not None and APP_INPUT in app_inputs:
-        graph.observe(_CAPTURE, lambda p: capture_times.__setitem__(int(p.timestamp), p.payload))
+
+        def on_capture(packet: Any) -> None:
+            with capture_lock:
+                capture_times[int(packet.timestamp)] = packet.payload
 
         def on_frame(packet: Any) -> None:
-            t = capture_times.pop(int(packet.timestamp), None)
-            for k in [k for k in capture_times if k < int(packet.timestamp)]:
-                capture_times.pop(k, None)  # frames the flow limiter dropped
+            ts = int(packet.timestamp)
+            with capture_lock:
+                t = capture_times.pop(ts, None)
+                for k in [k for k in capture_times if k < ts]:
+                    del capture_times[k]  # frames the flow limiter dropped
             bar.frame(None if t is None else (time.monotonic() - t) * 1000.0)
 
+        graph.observe(_CAPTURE, on_capture)
         graph.observe(counted, on_frame)
     elif counted is not None:
         graph.observe(counted, lambda p: bar.frame(None))
@@ -376,7 +430,14 @@ def run_app(
 
     def wait_for_graph() -> None:
         try:
-            graph.wait_until_done(timeout=None)
+            # In slices, not timeout=None: after a cancel() from the main thread the engine's wait is never woken
+            # (issue 10), but the next call sees the closed graph and returns at once.
+            while True:
+                try:
+                    graph.wait_until_done(timeout=WAIT_SLICE_S)
+                    break
+                except GraphTimeoutError:
+                    continue
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread
             errors.append(exc)
         finally:
@@ -387,48 +448,220 @@ def run_app(
     try:
         graph.start(side_packets)  # opens every node: models load here
     except GraphflowError as exc:
-        return fail(str(exc), 2 if isinstance(exc, ConfigError) else 1)
+        return fail(describe_failure(exc), exit_code(exc))
     except KeyboardInterrupt:
         stop.set()
-        try:
-            graph.close(timeout=5.0)
-        except GraphflowError:
-            pass
+        _abandon(graph)
         return fail("interrupted while starting", 130)
-    waiter = threading.Thread(target=wait_for_graph, name="graphflow-app-wait")
-    waiter.start()
-    interrupted = quit_pressed = False
-    try:
-        if queue is not None and backend is not None:
-            quit_pressed = queue.pump(backend, until=done)
-            if quit_pressed:
-                stop.set()
-        while not done.wait(0.1):
-            bar.update(_dropped(graph))
-    except KeyboardInterrupt:
-        interrupted = True
-        stop.set()
-        out.write("\ngraphflow: stopping (Ctrl-C again to abandon the drain)...\n")
+    # A daemon: if the graph is cancelled and wait_until_done never returns, it cannot hold the interpreter open.
+    waiter = threading.Thread(target=wait_for_graph, name="graphflow-app-wait", daemon=True)
+    interrupts = _Interrupts(stop, done)
+    display_error: BaseException | None = None
+    with interrupts.installed():
+        waiter.start()
         try:
-            while not done.wait(0.1):
-                pass
-        except KeyboardInterrupt:
-            out.write("graphflow: abandoning the drain\n")
-            try:
-                graph.close(timeout=2.0)
-            except GraphflowError:
-                pass
-    finally:
-        waiter.join(timeout=15.0)
+            if queue is not None and backend is not None:
+                try:
+                    if queue.pump(backend, until=interrupts.wake) and not interrupts.count:
+                        stop.set()  # 'q' or Esc: end the source, drain, finish normally
+                except KeyboardInterrupt:  # raised by a backend (or off the main thread): same as the signal
+                    interrupts(signal.SIGINT, None)
+            _watch(graph, done, interrupts, bar, out)
+        except Exception as exc:  # noqa: BLE001 - the display backend failed: the run cannot go on
+            display_error = exc
+            stop.set()
+            interrupts.abandon.set()
+        abandoned = interrupts.abandon.is_set() and not done.is_set()
+        if abandoned:
+            if display_error is None:
+                out.write("graphflow: abandoning the drain; closing the outputs\n")
+                out.flush()
+            _abandon(graph)
+            if queue is not None:
+                queue.finish()
+            waiter.join(timeout=WAITER_JOIN_AFTER_CANCEL_S)
+        else:
+            waiter.join(timeout=WAITER_JOIN_S)
+            if waiter.is_alive():
+                _abandon(graph)
+                waiter.join(timeout=WAITER_JOIN_AFTER_CANCEL_S)
         bar.close(_dropped(graph))
-    if errors:
-        exc = errors[0]
-        if isinstance(exc, GraphError):
-            cause = exc.__cause__
-            detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
-            where = f"node '{exc.node}'" if exc.node else "the graph"
-            return fail(f"{where} failed: {detail}", 1)
-        return fail(f"{type(exc).__name__}: {exc}", 1)
+    interrupted = interrupts.count > 0
+    if errors and not abandoned:
+        _abandon(graph)  # a failed graph returns from wait_until_done before every node closed: close them now
+    out.write(run_summary(graph, finished=bar.count) + "\n")
+    out.flush()
+    if display_error is not None:
+        return fail(f"the display failed: {type(display_error).__name__}: {display_error}", 1)
+    # After a cancel, the waiter may report the cancel itself (or not return at all): only a node's own failure
+    # counts then. Engine note (issue 10): wait_until_done() can raise IndexError when another thread cancels.
+    failure = graph.error if abandoned else (errors[0] if errors else None)
+    if failure is not None:
+        return fail(describe_failure(failure), exit_code(failure))
     if interrupted:
         return 130
     return 0
+
+
+def _watch(graph: Graph, done: threading.Event, interrupts: _Interrupts, bar: _Progress, out: IO[str]) -> None:
+    """Update the progress until the graph is done or the drain is abandoned; say once that Ctrl-C was seen (also
+    when the drain finished within the same wait)."""
+    announced = False
+
+    def announce() -> None:
+        nonlocal announced
+        if interrupts.count and not announced:
+            announced = True
+            out.write("\ngraphflow: stopping (Ctrl-C again to abandon the drain)...\n")
+            out.flush()
+
+    while not interrupts.abandon.is_set():
+        try:
+            announce()
+            if done.wait(0.1):
+                break
+            bar.update(_dropped(graph))
+        except KeyboardInterrupt:  # off the main thread, where no handler is installed
+            interrupts(signal.SIGINT, None)
+    announce()
+
+
+class _Interrupts:
+    """Ctrl-C while the graph runs, as flags instead of a ``KeyboardInterrupt`` that could land anywhere.
+
+    The first SIGINT sets ``stop`` (the source ends, the graph drains); the second sets ``abandon``. ``wake`` is
+    set by either the graph finishing (``done``) or ``abandon``: what the display pump waits for. The handler is
+    installed only on the main thread (elsewhere Python delivers no SIGINT anyway) and restored afterwards.
+    """
+
+    def __init__(self, stop: threading.Event, done: threading.Event) -> None:
+        self.stop, self.done = stop, done
+        self.count = 0
+        self.abandon = threading.Event()
+        self.wake = _AnyEvent(done, self.abandon)
+
+    def __call__(self, signum: int, frame: Any) -> None:
+        self.count += 1
+        self.stop.set()
+        if self.count >= 2:
+            self.abandon.set()
+
+    @contextlib.contextmanager
+    def installed(self) -> Iterator[None]:
+        if threading.current_thread() is not threading.main_thread():
+            yield
+            return
+        previous = signal.signal(signal.SIGINT, self)
+        try:
+            yield
+        finally:
+            signal.signal(signal.SIGINT, previous)
+
+
+class _AnyEvent:
+    """``is_set`` of several events (what ``DisplayQueue.pump(until=...)`` polls)."""
+
+    def __init__(self, *events: threading.Event) -> None:
+        self.events = events
+
+    def is_set(self) -> bool:
+        return any(e.is_set() for e in self.events)
+
+
+def _abandon(graph: Graph) -> None:
+    """Cancel the run now: every opened node's ``close`` runs (the outputs are finalised). Further Ctrl-Cs are
+    ignored meanwhile (when called on the main thread), so they cannot cut a video file's finalisation short."""
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        graph.cancel(timeout=ABANDON_TIMEOUT_S)
+    except GraphflowError:
+        pass  # the node's own error, if any, is reported from graph.error
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _root_cause(exc: BaseException) -> BaseException:
+    return exc.__cause__ if isinstance(exc, GraphError) and exc.__cause__ is not None else exc
+
+
+def exit_code(exc: BaseException) -> int:
+    """2 when the input or the configuration is at fault (it cannot be opened, yields no frame), else 1."""
+    cause = _root_cause(exc)
+    return 2 if isinstance(exc, ConfigError) or isinstance(cause, SourceOpenError) else 1
+
+
+def describe_failure(exc: BaseException) -> str:
+    """One line: which node failed and why."""
+    if isinstance(exc, GraphError):
+        cause = exc.__cause__
+        detail = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc)
+        where = f"node '{exc.node}'" if exc.node else "the graph"
+        return f"{where} failed: {detail}"
+    if isinstance(exc, GraphflowError):
+        return str(exc)
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _same_file(a: str | Path, b: str | Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:  # one of them does not exist (yet): compare the names
+        return Path(a).resolve() == Path(b).resolve()
+
+
+def output_clash(spec: SourceSpec, outputs: dict[str, str | None]) -> str | None:
+    """Why these outputs would destroy the input or each other (one line), or None.
+
+    spec: the input; outputs: flag -> path (None = not asked for). Image inputs clash with an output that is one
+    of the images or, for ``--images-dir``, the folder that holds them.
+    """
+    given = {flag: path for flag, path in outputs.items() if path}
+    inputs: list[str] = []
+    if spec.kind == "file":
+        inputs = [str(spec.target)]
+    elif spec.kind == "images":
+        inputs = [str(p) for p in spec.target]
+    for flag, path in given.items():
+        for source in inputs:
+            if _same_file(path, source) or (flag == "--images-dir" and _same_file(path, Path(source).parent)):
+                return (f"{flag} '{path}' is the input {'file' if flag != '--images-dir' else 'folder'} '{source}': "
+                        f"writing it would destroy the input; name another {flag[2:]}")
+    flags = list(given)
+    for i, first in enumerate(flags):
+        for second in flags[i + 1:]:
+            if _same_file(given[first], given[second]):
+                return f"{first} and {second} name the same file '{given[first]}'; give each output its own name"
+    return None
+
+
+def run_summary(graph: Graph, finished: int | None = None) -> str:
+    """The end-of-run line: frames read and (``finished``) through the graph, what was skipped or dropped, what
+    was written. Frames read but neither through nor dropped were abandoned (a second Ctrl-C, a failure)."""
+    try:
+        stats = graph.stats()
+    except Exception as exc:  # noqa: BLE001 - a summary must never turn a run into a failure
+        return f"graphflow: (no summary: {type(exc).__name__}: {exc})"
+    skipped: Counter[str] = Counter()
+    written: Counter[str] = Counter()
+    for node in stats["nodes"].values():
+        counters = node["counters"]
+        for key, value in counters.items():
+            if not value:
+                continue
+            if key in SKIPPED_WORDS or key.startswith("dropped"):
+                skipped[key] += value
+            elif key in WRITTEN_WORDS:
+                written[key] += value
+        skipped["queue_drops"] += sum(i["drops"] for i in node["inputs"].values())
+    parts = [f"{value} {SKIPPED_WORDS.get(key, key.replace('_', ' '))}" for key, value in skipped.items() if value]
+    frames = stats["streams"].get(_FRAMES, {}).get("packets")
+    line = "graphflow: run ended" + (f": {frames} frames read" if frames is not None else "")
+    if frames is not None and finished is not None:
+        line += f", {finished} through the graph"
+    line += "; skipped: " + (", ".join(parts) if parts else "nothing")
+    if written:
+        line += "; wrote " + ", ".join(f"{value} {WRITTEN_WORDS[key]}" for key, value in written.items())
+    return line

@@ -6,7 +6,7 @@ graph nodes run on worker threads. So ``WindowSink`` never touches a window: it 
 reads keys until the graph is done or the user presses 'q' or Esc.
 
 Backends: ``OpenCVDisplay`` (highgui; the one place on the output side, with the video sinks, where RGB turns into
-BGR), and ``FakeDisplay`` for tests (records frames, replays scripted key presses).
+BGR), or anything with the ``DisplayBackend`` methods (the tests' recording backend lives in ``tests/io``).
 
 ``opencv-python-headless`` has no highgui. Decision: asking to show a window there is an error reported *before*
 the graph starts (``HeadlessDisplayError``, whose message says to ``pip install opencv-python``, or to write a
@@ -16,9 +16,6 @@ video with ``--output`` instead); nothing falls back silently.
 from __future__ import annotations
 
 import threading
-import time
-from collections import deque
-from collections.abc import Iterable
 from typing import Protocol
 
 import numpy as np
@@ -35,6 +32,12 @@ class HeadlessDisplayError(RuntimeError):
             "run `pip uninstall -y opencv-python-headless && pip install opencv-python`, "
             "or drop --show and write a video with --output out.mp4"
         )
+
+
+class Flag(Protocol):
+    """Anything with ``is_set()`` (a ``threading.Event``, or several of them combined)."""
+
+    def is_set(self) -> bool: ...
 
 
 class DisplayBackend(Protocol):
@@ -84,38 +87,6 @@ class OpenCVDisplay:
         self._windows.clear()
 
 
-class FakeDisplay:
-    """A backend for tests: records (window, image) pairs and returns scripted keys.
-
-    keys: key codes returned by successive ``poll_key`` calls made after a frame was shown (then -1 forever).
-    ``quit_after``: press 'q' once this many frames have been shown (0 = never).
-    """
-
-    def __init__(self, keys: Iterable[int] = (), quit_after: int = 0) -> None:
-        self.frames: list[tuple[str, np.ndarray]] = []
-        self.keys = deque(keys)
-        self.quit_after = quit_after
-        self.closed = False
-        self.polls = 0
-        self.thread_ids: set[int] = set()
-
-    def show(self, window: str, image: np.ndarray) -> None:
-        self.thread_ids.add(threading.get_ident())
-        self.frames.append((window, image))
-
-    def poll_key(self, delay_ms: int) -> int:
-        self.polls += 1
-        if self.quit_after and len(self.frames) >= self.quit_after:
-            return ord("q")
-        if self.frames and self.keys:
-            return self.keys.popleft()
-        time.sleep(min(delay_ms, 5) / 1000.0)
-        return -1
-
-    def close(self) -> None:
-        self.closed = True
-
-
 class DisplayQueue:
     """Latest-frame mailbox between the graph (``put``, any thread) and the main thread (``pump``).
 
@@ -147,7 +118,7 @@ class DisplayQueue:
     def finished(self) -> bool:
         return self._finished
 
-    def pump(self, backend: DisplayBackend, poll_ms: int = 10, until: threading.Event | None = None) -> bool:
+    def pump(self, backend: DisplayBackend, poll_ms: int = 10, until: Flag | None = None) -> bool:
         """Show frames on the calling (main) thread until ``finish()``, ``until`` is set, or 'q'/Esc is pressed.
 
         Returns True when the user asked to quit (``quit_requested`` is then set as well). Frames still pending

@@ -16,8 +16,11 @@ Timestamps (int microseconds, strictly increasing):
 Failure handling: a frame that fails to decode is skipped and counted (``stats["decode_failures"]``); a file that
 ends before its container's frame count (truncated, or corrupt past the decoder's recovery) counts the frames never
 read (``stats["missing_frames"]``); the end of a file or folder ends iteration (or starts over with ``loop=True``);
-a live source that stops delivering is reopened up to ``retries`` times, ``retry_delay`` seconds apart, then
-``SourceLostError`` is raised.
+a pass over a file or folder that yields no frame at all (nothing decodable, or ``start``/``end`` select nothing)
+raises ``NoFramesError`` instead of ending silently or looping on nothing; a live source that stops delivering is
+reopened up to ``retries`` times, ``retry_delay`` seconds apart, then ``SourceLostError`` is raised.
+``should_stop`` (e.g. a ``threading.Event``'s ``is_set``) is checked before every grab and image load, so Ctrl-C
+ends a reader that is skipping undecodable frames, not only between frames.
 """
 
 from __future__ import annotations
@@ -50,6 +53,10 @@ class SourceOpenError(IOError):
     """An input could not be opened at all (missing file, no camera at that index, bad URL)."""
 
 
+class NoFramesError(SourceOpenError):
+    """A pass over a file or image folder yielded no frame (nothing decodable, or start/end select nothing)."""
+
+
 @dataclass(frozen=True)
 class SourceSpec:
     """What an ``input`` string names.
@@ -78,6 +85,10 @@ def classify_input(text: str) -> SourceSpec:
         path = lower.split("?", 1)[0]
         return SourceSpec("file" if path.endswith(VIDEO_EXTENSIONS) else "stream", text)
     path = Path(text).expanduser()
+    if path.is_file():  # before the glob test: an existing name may contain '[' or '*'
+        if path.suffix.lower() in IMAGE_EXTENSIONS:
+            return SourceSpec("images", [str(path)])
+        return SourceSpec("file", str(path))
     if path.is_dir():
         images = sorted(str(p) for p in path.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS)
         if not images:
@@ -88,10 +99,6 @@ def classify_input(text: str) -> SourceSpec:
         if not images:
             raise SourceOpenError(f"glob '{text}' matches no images")
         return SourceSpec("images", images)
-    if path.is_file():
-        if path.suffix.lower() in IMAGE_EXTENSIONS:
-            return SourceSpec("images", [str(path)])
-        return SourceSpec("file", str(path))
     raise SourceOpenError(
         f"input '{text}' is not a camera index, a URL, an existing file, a folder or a glob of images"
     )
@@ -182,6 +189,7 @@ class FrameReader:
         image_loader: Callable[[str], np.ndarray | None] = cv2.imread,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
+        should_stop: Callable[[], bool] | None = None,
     ) -> None:
         self.spec = source if isinstance(source, SourceSpec) else classify_input(source)
         self.width, self.height, self.fps = width, height, fps
@@ -190,6 +198,7 @@ class FrameReader:
         self.retries, self.retry_delay = retries, retry_delay
         self._factory, self._load_image = capture_factory, image_loader
         self._clock, self._sleep = clock, sleep
+        self._should_stop = should_stop or (lambda: False)
         self.stats: Counter[str] = Counter()
         self.repair = TimestampRepair()
         self._cap: Capture | None = None
@@ -259,20 +268,34 @@ class FrameReader:
         index = 0
         pass_offset = 0
         while True:
+            yielded = 0
             for i, path in enumerate(self.spec.target):
-                ts = pass_offset + i * period
-                if ts < self.start * 1e6 or (self.end and ts >= self.end * 1e6):
+                if self._should_stop():
+                    return
+                in_pass = i * period  # start/end are times within one pass; the pass offset only keeps ts increasing
+                if in_pass < self.start * 1e6 or (self.end and in_pass >= self.end * 1e6):
                     continue
                 decoded = self._load_image(path)
                 if decoded is None or decoded.size == 0:
                     self.stats["decode_failures"] += 1
                     index += 1
                     continue
-                yield Frame(self._finish(decoded), ts, self._clock(), index)
+                yield Frame(self._finish(decoded), pass_offset + in_pass, self._clock(), index)
+                yielded += 1
                 index += 1
+            if not yielded:
+                raise self._no_frames()
             if not self.loop:
                 return
             pass_offset += len(self.spec.target) * period
+
+    def _no_frames(self) -> NoFramesError:
+        failed = self.stats["decode_failures"]
+        window = f", start={self.start:g} s, end={self.end:g} s" if (self.start or self.end) else ""
+        return NoFramesError(
+            f"{self._describe()} gave no frame ({failed} undecodable{window}); check the file(s) and the "
+            "start/end options"
+        )
 
     def _iter_file(self) -> Iterator[Frame]:
         cap = self._open()
@@ -281,14 +304,19 @@ class FrameReader:
             cap.set(cv2.CAP_PROP_POS_MSEC, self.start * 1000.0)
         offset = 0
         index = 0
+        yielded = 0  # frames of this pass
         next_due: float | None = None
         while True:
+            if self._should_stop():
+                return
             if not cap.grab():
                 self._count_missing(cap, index)
+                if not yielded:
+                    raise self._no_frames()
                 if not self.loop:
                     return
                 cap = self._reopen_file()
-                offset = self.repair.rebase()
+                offset, yielded = self.repair.rebase(), 0
                 continue
             raw_ms = cap.get(cv2.CAP_PROP_POS_MSEC)
             ok, decoded = cap.retrieve()
@@ -298,10 +326,12 @@ class FrameReader:
                 continue
             stream_raw = raw_ms * 1000.0 if raw_ms is not None else None
             if stream_raw is not None and self.end and stream_raw >= self.end * 1e6:
+                if not yielded:
+                    raise self._no_frames()
                 if not self.loop:
                     return
                 cap = self._reopen_file()
-                offset = self.repair.rebase()
+                offset, yielded = self.repair.rebase(), 0
                 continue
             if stream_raw is not None and stream_raw < self.start * 1e6 - 1:
                 continue  # the seek landed before ``start``
@@ -313,6 +343,7 @@ class FrameReader:
                     self.stats["dropped_by_fps"] += 1
                     continue
                 next_due = ts + period if next_due is None else max(next_due + period, ts + period - tolerance)
+            yielded += 1
             yield Frame(self._finish(decoded), ts, self._clock(), index - 1)
 
     def _count_missing(self, cap: Capture, grabbed: int) -> None:
@@ -328,6 +359,8 @@ class FrameReader:
         last_ts = -1
         failures = 0
         while True:
+            if self._should_stop():
+                return
             if not cap.grab():
                 failures += 1
                 if failures > self.retries:

@@ -16,7 +16,7 @@ from graphflow import Context, Input, register_calculator
 from graphflow.types import Instances
 
 from .drawing import FINGER_COLORS, PALM_COLOR, ROI_COLOR, hand_connections, heat_colormap, instance_color
-from .result_ports import ResultInputs
+from .result_ports import RESULT_TAGS, ResultInputs
 
 
 def _bone_strips(points: np.ndarray) -> tuple[list[np.ndarray], list[tuple[int, int, int]]]:
@@ -32,7 +32,7 @@ def _bone_strips(points: np.ndarray) -> tuple[list[np.ndarray], list[tuple[int, 
 class RerunSinkCalculator(ResultInputs):
     """Sends every input it gets to a Rerun recording: a spawned viewer, a running viewer, or an .rrd file.
 
-    Inputs (all optional):
+    Inputs (all optional; connect at least one, checked at validation):
       IMAGE - np.ndarray (H, W, 3) uint8 RGB, logged as camera/image (JPEG-compressed when jpeg_quality > 0)
       HANDS - list[HandLandmarks]: camera/image/hands/<i> (2D points + bones), hands/<i>/world (3D, metres)
       PALMS - list[Detection]: camera/image/palms (boxes); ROIS - list[NormalizedRect]: camera/image/rois
@@ -48,6 +48,7 @@ class RerunSinkCalculator(ResultInputs):
     """
 
     IMAGE = Input(np.ndarray, optional=True)
+    connect_at_least_one = ("IMAGE", *RESULT_TAGS)  # with none connected it would run as a source
 
     @dataclass
     class Options:

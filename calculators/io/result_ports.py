@@ -19,3 +19,8 @@ class ResultInputs(Calculator):
     INSTANCES = Input(Instances, optional=True)
     CAM = Input(ClassActivation, optional=True)
     CLASSES = Input(list, optional=True)
+
+
+#: the tags ResultInputs declares; sinks that are pointless without any of them declare
+#: ``connect_at_least_one = RESULT_TAGS`` (checked by ``graphflow.validate`` with the node's file:line)
+RESULT_TAGS: tuple[str, ...] = ("HANDS", "PALMS", "ROIS", "INSTANCES", "CAM", "CLASSES")

@@ -12,6 +12,12 @@ from graphflow import Calculator, Context, Output, SideInput, StopSource, regist
 
 from .frame_reader import Frame, FrameReader
 
+#: what 0 means for each numeric option (they are never negative)
+NON_NEGATIVE_MEANING = {
+    "width": "keep", "height": "keep", "fps": "the source's rate", "start": "the beginning", "end": "to the end",
+    "max_frames": "all", "retries": "no reconnect", "retry_delay": "retry at once",
+}
+
 
 @register_calculator("VideoSource")
 class VideoSourceCalculator(Calculator):
@@ -27,7 +33,7 @@ class VideoSourceCalculator(Calculator):
       folder playback rate, or a cap for files), loop, start/end (seconds; end 0 = to the end), max_frames
       (0 = all), realtime (pace files to their timestamps, like a camera), retries/retry_delay (live sources).
     Counters: decode_failures, missing_frames (a file that ends early), timestamp_repairs, reconnects,
-      dropped_by_fps.
+      dropped_by_fps. A pass over a file or folder that yields no frame fails the node (``NoFramesError``).
     Example:
       - calculator: VideoSource
         outputs: {IMAGE: image}
@@ -53,15 +59,25 @@ class VideoSourceCalculator(Calculator):
         retries: int = 3
         retry_delay: float = 1.0
 
+        def __post_init__(self) -> None:
+            for name in ("width", "height", "fps", "start", "end", "max_frames", "retries", "retry_delay"):
+                if getattr(self, name) < 0:
+                    raise ValueError(f"option '{name}' must be >= 0 (0 = {NON_NEGATIVE_MEANING[name]}), "
+                                     f"got {getattr(self, name)}")
+            if self.end and self.end <= self.start:
+                raise ValueError(f"option 'end' ({self.end}) must be after 'start' ({self.start}), or 0 = to the end")
+
     def open(self, ctx: Context) -> None:
         o = self.options
+        self._stop: threading.Event | None = ctx.side("STOP")
+        stop = self._stop
         self.reader = FrameReader(
             o.input, width=o.width, height=o.height, fps=o.fps, loop=o.loop, start=o.start, end=o.end,
             max_frames=o.max_frames, realtime=o.realtime, retries=o.retries, retry_delay=o.retry_delay,
+            should_stop=stop.is_set if stop is not None else None,
         )
         self.reader.open()  # a missing file or camera fails in open(), before any process() call
         self._frames: Iterator[Frame] = iter(self.reader)
-        self._stop: threading.Event | None = ctx.side("STOP")
         self._reported: dict[str, int] = {}
 
     def process(self, ctx: Context) -> None:

@@ -10,6 +10,10 @@
 
 The graph is ``graphs/cam.yaml`` with its ``ClassActivationMap`` node's per-frame ``CLASSES`` input wired to a
 second input stream (empty list = top-k) and the renderer left out: one graph and one model for every call.
+
+``process`` may be called from several threads (calls are serialised, each gets its own image's result); a bad
+image is a ``ValueError`` before the graph sees it; after any failure the next call runs on a fresh graph; an
+instance dropped without ``close()`` is cleaned up by the garbage collector (see ``session.py``).
 """
 
 from __future__ import annotations
@@ -23,7 +27,11 @@ import numpy as np
 import yaml
 
 from graphflow import Graph
+from graphflow.poller import OutputPoller
 from graphflow.types import ClassActivation as ClassActivationPayload
+
+from .image_input import check_rgb_image
+from .session import GraphSession
 
 CAM_GRAPH = Path(__file__).resolve().parents[2] / "graphs" / "cam.yaml"
 FRAME_STEP_US = 1  # images are independent: timestamps only need to increase
@@ -62,7 +70,7 @@ def api_graph_config(graph_path: Path = CAM_GRAPH) -> dict[str, Any]:
 
 
 class ClassActivation:
-    """Context manager running the CAM graph; ``process`` is synchronous (one image in, its maps out).
+    """The CAM graph behind a synchronous ``process`` (one image in, its maps out); a context manager.
 
     top_k: classes mapped when ``process`` gets no ``classes``. grad_cam_layer: a submodule path of the network for
     Grad-CAM instead of CAM. crop: "full" (whole image) or "center" (TF reference centre crop). timeout: seconds to
@@ -71,38 +79,44 @@ class ClassActivation:
 
     def __init__(self, top_k: int = 5, grad_cam_layer: str = "", crop: str = "full", timeout: float = 60.0) -> None:
         self.timeout = timeout
-        self._graph = Graph.from_yaml(api_graph_config(), top_k=top_k, grad_cam_layer=grad_cam_layer, crop=crop)
-        self._poller = self._graph.poller("cam")
+        config = api_graph_config()
+        options = {"top_k": top_k, "grad_cam_layer": grad_cam_layer, "crop": crop}
+
+        def build() -> tuple[Graph, OutputPoller]:  # holds the settings only, never ``self`` (see session.py)
+            graph = Graph.from_yaml(config, **options)
+            poller = graph.poller("cam")
+            graph.start()
+            return graph, poller
+
+        self._session = GraphSession(self, "ClassActivation", build)
         self._timestamp = 0
-        self._started = False
 
     def __enter__(self) -> ClassActivation:
-        self._graph.start()
-        self._started = True
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(quiet=exc_type is not None)
 
-    def close(self) -> None:
+    def close(self, *, quiet: bool = False) -> None:
         """Stop the graph (closes the CAM node, which removes any forward hook). Idempotent."""
-        if self._started:
-            self._started = False
-            self._graph.close_all_inputs()
-            self._graph.close()
+        self._session.close(quiet=quiet)
 
     def process(self, image: np.ndarray, classes: Sequence[int] | None = None) -> ClassActivationResult:
         """image: (H, W, 3) uint8 RGB. classes: ImageNet indices to map instead of the top-k."""
-        if not self._started:
-            raise RuntimeError("use ClassActivation as a context manager: with ClassActivation() as cam: ...")
-        ts = self._timestamp
-        self._timestamp += FRAME_STEP_US
-        self._graph.add_packet("classes", [int(c) for c in classes] if classes is not None else [], ts)
-        self._graph.add_packet("image", image, ts)
-        packet = self._poller.next(timeout=self.timeout)
-        if packet is None:
-            raise RuntimeError("the CAM graph closed its output before answering")
-        a: ClassActivationPayload = packet.payload
+        check_rgb_image(image, "ClassActivation.process()")
+        wanted = [int(c) for c in classes] if classes is not None else []
+
+        def one(graph: Graph, poller: OutputPoller) -> ClassActivationPayload:
+            ts = self._timestamp
+            self._timestamp += FRAME_STEP_US
+            graph.add_packet("classes", wanted, ts)
+            graph.add_packet("image", image, ts)
+            packet = poller.next(timeout=self.timeout)
+            if packet is None or int(packet.timestamp) != ts:
+                raise RuntimeError(f"the CAM graph gave {packet!r} for the image at {ts}")
+            return packet.payload
+
+        a = self._session.call(one)
         return ClassActivationResult(
             classes=[(c.index, c.name, c.score) for c in a.classes], logits=a.logits, cams=a.cams, boxes=a.boxes,
             activation=a,

@@ -19,7 +19,10 @@ image is assumed to come from a selfie camera, i.e. mirrored); pass False for a 
 anatomical hand. Extras: ``smooth_landmarks`` (One-Euro, off as in MediaPipe) and ``num_threads`` (torch threads).
 
 This is a thin facade: every call feeds one frame to ``graphs/hand_tracking.yaml`` run by the engine (inline
-executor, so the work happens in the calling thread) and collects that frame's outputs.
+executor, so the work happens in the calling thread) and collects that frame's outputs. ``process`` may be called
+from several threads (calls are serialised, each gets its own frame's result; tracking follows the order of the
+calls); a bad image is a ``ValueError`` before the graph sees it; after any failure the next call runs on a fresh
+graph (tracking starts over); an instance dropped without ``close()`` is cleaned up by the garbage collector.
 """
 
 from __future__ import annotations
@@ -32,10 +35,31 @@ from typing import Any
 import numpy as np
 
 from graphflow import Graph, Packet
+from graphflow.poller import OutputPoller
 from graphflow.types import Detection, HandLandmarks, NormalizedRect
+
+from .image_input import check_rgb_image
+from .session import GraphSession, RequestError
 
 HAND_TRACKING_GRAPH = Path(__file__).resolve().parents[2] / "graphs" / "hand_tracking.yaml"
 RESULT_TIMEOUT_S = 60.0
+
+
+SIDE_STREAMS = ("palm_detections", "hand_rois")  # per-frame outputs collected next to ``hands``
+
+
+@dataclass
+class _Outputs:
+    """What one hand-tracking graph gives a ``process`` call: the hands poller and the side streams' payloads by
+    timestamp (filled by observers during the call, on the calling thread: inline executor)."""
+
+    hands: OutputPoller
+    seen: dict[str, dict[int, Any]]
+    last_ts: int = -1
+
+
+def _keep(store: dict[int, Any], packet: Packet) -> None:
+    store[int(packet.timestamp)] = packet.payload
 
 
 @dataclass(frozen=True)
@@ -130,23 +154,17 @@ class Hands:
             "compile_models": bool(compile_models),
         }
         self.graph_path = Path(graph_path)
-        self._graph: Graph | None = None
-        self._last_ts = -1
-        self._open()
+        graph_file, options = self.graph_path, dict(self.options)
 
-    def _open(self) -> None:
-        graph = Graph.from_yaml(self.graph_path, executor="inline", **self.options)
-        self._hands = graph.poller("hands")
-        self._seen: dict[str, dict[int, Any]] = {"palm_detections": {}, "hand_rois": {}}
-        for stream, store in self._seen.items():
-            graph.observe(stream, lambda p, store=store: self._keep(store, p))
-        graph.start()
-        self._graph = graph
-        self._last_ts = -1
+        def build() -> tuple[Graph, _Outputs]:  # holds the settings only, never ``self`` (see session.py)
+            graph = Graph.from_yaml(graph_file, executor="inline", **options)
+            outputs = _Outputs(graph.poller("hands"), {stream: {} for stream in SIDE_STREAMS})
+            for stream, store in outputs.seen.items():
+                graph.observe(stream, lambda p, store=store: _keep(store, p))
+            graph.start()
+            return graph, outputs
 
-    @staticmethod
-    def _keep(store: dict[int, Any], packet: Packet) -> None:
-        store[int(packet.timestamp)] = packet.payload
+        self._session = GraphSession(self, "Hands", build)
 
     def process(self, image: np.ndarray, timestamp_us: int | None = None) -> HandsResult:
         """Track hands in one (H, W, 3) uint8 RGB frame.
@@ -154,51 +172,51 @@ class Hands:
         ``timestamp_us`` (int microseconds, increasing) defaults to the time since an arbitrary start; it only
         matters to landmark smoothing. In tracking mode, frames must come in order.
         """
-        if self._graph is None:
+        if self._session.closed:
             raise RuntimeError("Hands.process() after close()")
-        if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3 and image.dtype == np.uint8):
-            shape = getattr(image, "shape", None)
-            raise ValueError(f"process() expects an (H, W, 3) uint8 RGB array, got {type(image).__name__} {shape}")
-        ts = time.monotonic_ns() // 1000 if timestamp_us is None else int(timestamp_us)
-        if ts <= self._last_ts:
-            if timestamp_us is not None:
-                raise ValueError(f"timestamp_us must increase: {ts} after {self._last_ts}")
-            ts = self._last_ts + 1
-        self._last_ts = ts
-        self._graph.add_packet("image", image, ts)
-        packet = self._hands.next(timeout=RESULT_TIMEOUT_S)
-        if packet is None or int(packet.timestamp) != ts:
-            raise RuntimeError(f"hand_tracking graph gave {packet!r} for the frame at {ts} us")
-        palms = self._seen["palm_detections"].pop(ts, [])
-        rois = self._seen["hand_rois"].pop(ts, [])
-        for store in self._seen.values():  # outputs of older frames can no longer be asked for
-            for old in [k for k in store if k < ts]:
-                del store[old]
-        return HandsResult(
-            hands=[Hand.from_payload(h) for h in packet.payload],
-            palm_detections=list(palms),
-            hand_rois=list(rois),
-            timestamp_us=ts,
-        )
+        check_rgb_image(image, "Hands.process()")
+
+        def one(graph: Graph, out: _Outputs) -> HandsResult:
+            ts = time.monotonic_ns() // 1000 if timestamp_us is None else int(timestamp_us)
+            if ts <= out.last_ts:
+                if timestamp_us is not None:
+                    raise RequestError(f"timestamp_us must increase: {ts} after {out.last_ts}")
+                ts = out.last_ts + 1
+            out.last_ts = ts
+            graph.add_packet("image", image, ts)
+            packet = out.hands.next(timeout=RESULT_TIMEOUT_S)
+            if packet is None or int(packet.timestamp) != ts:
+                raise RuntimeError(f"hand_tracking graph gave {packet!r} for the frame at {ts} us")
+            palms = out.seen["palm_detections"].pop(ts, [])
+            rois = out.seen["hand_rois"].pop(ts, [])
+            for store in out.seen.values():  # outputs of older frames can no longer be asked for
+                for old in [k for k in store if k < ts]:
+                    del store[old]
+            return HandsResult(
+                hands=[Hand.from_payload(h) for h in packet.payload],
+                palm_detections=list(palms),
+                hand_rois=list(rois),
+                timestamp_us=ts,
+            )
+
+        return self._session.call(one)
 
     def reset(self) -> None:
         """Forget tracked hands (start a new video); rebuilds the graph, reloading the models from the store."""
-        self.close()
-        self._open()
+        self._session.reopen()
 
     def stats(self) -> dict[str, Any]:
         """The engine's per-node statistics of this run (calls, latency, counters)."""
-        if self._graph is None:
+        if self._session.closed:
             raise RuntimeError("Hands.stats() after close()")
-        return self._graph.stats()
+        return self._session.stats()
 
-    def close(self) -> None:
-        if self._graph is not None:
-            graph, self._graph = self._graph, None
-            graph.close()
+    def close(self, *, quiet: bool = False) -> None:
+        """Finish the graph (idempotent); ``quiet`` swallows its error."""
+        self._session.close(quiet=quiet)
 
     def __enter__(self) -> Hands:
         return self
 
-    def __exit__(self, *exc: object) -> None:
-        self.close()
+    def __exit__(self, exc_type: object, *exc: object) -> None:
+        self.close(quiet=exc_type is not None)

@@ -8,6 +8,10 @@
 
 It runs a one-node graph (the ``MaskRcnn`` calculator of ``graphs/mask_rcnn.yaml``) whose detector is loaded here
 and handed to the node as the ``model`` side packet, so ``.model`` is the very ``nn.Module`` that runs.
+
+``process`` may be called from several threads (calls are serialised, each gets its own image's result); a bad
+image is a ``ValueError`` before the graph sees it; after any failure the next call runs on a fresh graph; an
+instance dropped without ``close()`` is cleaned up by the garbage collector (see ``session.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +25,11 @@ from torch import nn
 
 from calculators.maskrcnn.shapes_model import load_detector
 from graphflow.graph import Graph
+from graphflow.poller import OutputPoller
 from graphflow.types import Instances
+
+from .image_input import check_rgb_image
+from .session import GraphSession
 
 # One node: the detector comes in as a side packet (built by the caller) so its module stays reachable.
 _GRAPH = """
@@ -67,14 +75,17 @@ class InstanceSegmenter:
             class_names = class_names or loaded_names
         self._model = model.eval()
         self.class_names = tuple(class_names)
-        self._graph = Graph.from_yaml(
-            _GRAPH,
-            score_threshold=score_threshold,
-            max_detections=max_detections,
-            class_names=list(self.class_names),
-        )
-        self._poller = self._graph.poller("instances")
-        self._graph.start(side_packets={"model": self._model})
+        options = {"score_threshold": score_threshold, "max_detections": max_detections,
+                   "class_names": list(self.class_names)}
+        detector = self._model
+
+        def build() -> tuple[Graph, OutputPoller]:  # holds the settings only, never ``self`` (see session.py)
+            graph = Graph.from_yaml(_GRAPH, **options)
+            poller = graph.poller("instances")
+            graph.start(side_packets={"model": detector})
+            return graph, poller
+
+        self._session = GraphSession(self, "InstanceSegmenter", build)
         self._timestamp = 0
 
     @classmethod
@@ -89,17 +100,22 @@ class InstanceSegmenter:
 
     def process(self, image: np.ndarray, timeout: float = 600.0) -> Instances:
         """(H, W, 3) uint8 RGB -> Instances (boxes (N, 4) px x1 y1 x2 y2, labels, scores, masks (N, H, W) probs)."""
-        self._timestamp += 1  # a sequence number: single images have no capture time
-        self._graph.add_packet("image", image, self._timestamp)
-        packet = self._poller.next(timeout)  # GraphTimeoutError after ``timeout``; the node's error if it failed
-        if packet is None:
-            raise RuntimeError(f"{self._graph!r} closed before it answered frame {self._timestamp}")
-        return packet.payload
+        check_rgb_image(image, "InstanceSegmenter.process()")
 
-    def close(self) -> None:
-        self._graph.close_all_inputs()
-        self._graph.wait_until_done(timeout=60.0)
-        self._graph.close()
+        def one(graph: Graph, poller: OutputPoller) -> Instances:
+            self._timestamp += 1  # a sequence number: single images have no capture time
+            ts = self._timestamp
+            graph.add_packet("image", image, ts)
+            packet = poller.next(timeout)  # GraphTimeoutError after ``timeout``; the node's error if it failed
+            if packet is None or int(packet.timestamp) != ts:
+                raise RuntimeError(f"{graph!r} gave {packet!r} for frame {ts}")
+            return packet.payload
+
+        return self._session.call(one)
+
+    def close(self, *, quiet: bool = False) -> None:
+        """Finish the graph (idempotent); ``quiet`` swallows its error."""
+        self._session.close(quiet=quiet)
 
     def __enter__(self) -> InstanceSegmenter:
         return self
@@ -107,4 +123,4 @@ class InstanceSegmenter:
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self.close()
+        self.close(quiet=exc_type is not None)

@@ -163,21 +163,25 @@ def graph_text(calculator: str, allow: str = "") -> str:
 
 
 def test_a_module_path_is_not_imported_unless_allowed(plugin):
-    with pytest.raises(ConfigError, match="names module 'gf_plugin_mod', which this graph does not allow"):
+    with pytest.raises(ConfigError, match="names module 'gf_plugin_mod', which the caller has not permitted"):
         Graph.from_yaml(graph_text("gf_plugin_mod:Echo"))
-    with pytest.raises(ConfigError, match="does not allow"):  # a prefix of the name is not its package
-        Graph.from_yaml(graph_text("gf_plugin_mod:Echo", "allow_imports: [gf_plugin]\n"))
-    with pytest.raises(LookupError, match="does not allow"):  # registry.RegistryError
+    with pytest.raises(ConfigError, match="not permitted"):  # a prefix of the name is not its package
+        Graph.from_yaml(graph_text("gf_plugin_mod:Echo"), allow_imports=["gf_plugin"])
+    with pytest.raises(LookupError, match="not permitted"):  # registry.RegistryError
         run_calculator("calculator: gf_plugin_mod:Echo", {"IN": [(0, 1)]})
     assert not plugin.exists() and "gf_plugin_mod" not in sys.modules
 
 
-@pytest.mark.parametrize("how", ["graph", "caller"])
-def test_an_allowed_module_path_is_imported(plugin, how):
-    if how == "graph":
-        graph = Graph.from_yaml(graph_text("gf_plugin_mod:Echo", "allow_imports: [gf_plugin_mod]\n"))
-    else:
-        graph = Graph.from_yaml(graph_text("gf_plugin_mod:Echo"), allow_imports=["gf_plugin_mod"])
+def test_a_graph_file_cannot_permit_its_own_imports(plugin):
+    with pytest.raises(ConfigError, match=r"<string>:3: the graph asks to import module 'gf_plugin_mod' "
+                                          r"\(allow_imports\), which the caller has not permitted.*--allow-import"):
+        Graph.from_yaml(graph_text("gf_plugin_mod:Echo", "allow_imports: [gf_plugin_mod]\n"))
+    assert not plugin.exists() and "gf_plugin_mod" not in sys.modules
+
+
+@pytest.mark.parametrize("declared", ["", "allow_imports: [gf_plugin_mod]\n"])
+def test_a_caller_permitted_module_path_is_imported(plugin, declared):
+    graph = Graph.from_yaml(graph_text("gf_plugin_mod:Echo", declared), allow_imports=["gf_plugin_mod"])
     assert plugin.exists()
     out = graph.poller("b")
     graph.start()
@@ -186,7 +190,7 @@ def test_an_allowed_module_path_is_imported(plugin, how):
     assert [p.payload for p in out] == ["x"]
 
 
-def test_a_subgraphs_allow_imports_does_not_extend_to_its_parent(plugin, tmp_path):
+def test_a_subgraph_cannot_permit_imports_either(plugin, tmp_path):
     (tmp_path / "inner.yaml").write_text(graph_text("gf_plugin_mod:Echo", "allow_imports: [gf_plugin_mod]\n")
                                          .replace("[a]", "[x]").replace("[b]", "[y]").replace("IN: a", "IN: x")
                                          .replace("OUT: b", "OUT: y"))
@@ -194,8 +198,9 @@ def test_a_subgraphs_allow_imports_does_not_extend_to_its_parent(plugin, tmp_pat
     outer.write_text("input_streams: [a]\noutput_streams: [c]\nnodes:\n  - subgraph: inner.yaml\n"
                      "    inputs: {x: a}\n    outputs: {y: b}\n  - calculator: gf_plugin_mod:Echo\n"
                      "    inputs: {IN: b}\n    outputs: {OUT: c}\n")
-    with pytest.raises(ConfigError, match=r"outer\.yaml:7: .*does not allow"):
+    with pytest.raises(ConfigError, match=r"inner\.yaml:3: the graph asks to import module 'gf_plugin_mod'"):
         Graph.from_yaml(outer)
+    assert not plugin.exists()
 
 
 def test_packet_data_never_reaches_the_importer(plugin, monkeypatch):

@@ -112,7 +112,9 @@ CORPUS: list[tuple[str, str, str]] = [
      "{SUM: c}} #!\n  - name: q\n    calculator: PassThrough\n    inputs: {IN: c}\n    outputs: {OUT: d}\n",
      "has no back edge"),
     ("module_path_not_allowed", "input_streams: [a]\nnodes:\n  - calculator: os.path:join #!\n",
-     "names module 'os.path', which this graph does not allow"),
+     "names module 'os.path', which the caller has not permitted"),
+    ("module_permitted_by_the_file", "allow_imports: [os.path] #!\ninput_streams: [a]\nnodes:\n"
+     "  - calculator: os.path:join\n", "the graph asks to import module 'os.path' (allow_imports)"),
 ]
 
 

@@ -197,10 +197,12 @@ def test_module_path_calculators_need_allow_imports(tmp_path):
         nodes:
           - calculator: "engine_calcs:Add"
             inputs: {A: a, B: a}
-        """, 3, "does not allow", "allow_imports")
+        """, 3, "has not permitted", "--allow-import engine_calcs")
     ok = "allow_imports: [engine_calcs]\ninput_streams: [a]\nnodes:\n  - calculator: 'engine_calcs:Add'\n" \
          "    inputs: {A: a, B: a}\n    outputs: {SUM: s}\n"
-    validate(load_graph(ok))
+    with pytest.raises(ConfigError, match="asks to import module 'engine_calcs'"):  # a file cannot permit itself
+        load_graph(ok)
+    validate(load_graph(ok, allow_imports=["engine_calcs"]))
 
 
 SUB = """

@@ -131,9 +131,39 @@ def test_no_network_gives_one_line_error(empty_home: Path, monkeypatch: pytest.M
         model_store.load_palm_detector("lite")
     message = str(info.value)
     assert "\n" not in message and "pip download" in message and "graphflow models fetch --from" in message
+    capsys.readouterr()
+    assert model_store.main(["fetch"]) == 1
+    announced, error = capsys.readouterr().err.splitlines()  # said before the download started, then why it failed
+    assert "downloading mediapipe==0.10.21 from PyPI" in announced and "GRAPHFLOW_OFFLINE=1" in announced
+    assert error.startswith("error: ")
+
+
+def test_offline_switch_never_downloads(empty_home: Path, monkeypatch: pytest.MonkeyPatch,
+                                        capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("GRAPHFLOW_OFFLINE", "1")
+    ran: list[object] = []
+    monkeypatch.setattr(model_store.subprocess, "run", lambda *a, **k: ran.append(a))
+    with pytest.raises(ModelStoreError, match="GRAPHFLOW_OFFLINE=1 forbids downloading: run `graphflow models fetch` "
+                                              "first"):
+        model_store.load_hand_landmark("lite")
     assert model_store.main(["fetch"]) == 1
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith("error: ")
+    assert err.count("\n") == 1 and "GRAPHFLOW_OFFLINE=1" in err and "from PyPI" not in err
+    assert ran == []
+
+
+def test_an_unwritable_cache_is_one_line_naming_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                   capsys: pytest.CaptureFixture[str],
+                                                   verified_files: dict[str, bytes]) -> None:
+    blocker = tmp_path / "a_file"
+    blocker.write_text("not a directory")  # as root, permissions do not stop writes: a file in the path does
+    monkeypatch.setenv("GRAPHFLOW_HOME", str(blocker / "home"))
+    wheel = _wheel(tmp_path / "mediapipe-0.10.21-py3-none-any.whl", verified_files)
+    with pytest.raises(ModelStoreError, match=r"cannot write the model cache .*a_file/home.*set GRAPHFLOW_HOME"):
+        model_store.fetch(wheel)
+    assert model_store.main(["fetch", "--from", str(wheel)]) == 1
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err and "GRAPHFLOW_HOME" in err
 
 
 def test_cli_list_and_path(empty_home: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],

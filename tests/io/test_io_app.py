@@ -15,12 +15,14 @@ import jsonschema
 import numpy as np
 import pytest
 import torch
+from fake_display import FakeDisplay
 from io_reference import VIDEO
 
 from calculators.io import app as app_module
 from calculators.io.app import NO_INPUT_MESSAGE, run_app
-from calculators.io.display import FakeDisplay, highgui_available
+from calculators.io.display import highgui_available
 from calculators.io.jsonl import JSONL_SCHEMA
+from calculators.io.output_file import temp_path
 from graphflow import Calculator, Context, Input, Output, register_calculator
 from graphflow.types import Classification
 
@@ -265,7 +267,8 @@ def test_sigint_to_graphflow_run_finalises_the_video_and_exits_130(tmp_path):
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 60
-        while not (out.exists() and out.stat().st_size > 0) and time.monotonic() < deadline:
+        partial = temp_path(out, proc.pid)  # the video is written under this name until it is finalised
+        while not (partial.exists() and partial.stat().st_size > 0) and time.monotonic() < deadline:
             assert proc.poll() is None, proc.communicate()[1]
             time.sleep(0.05)
         proc.send_signal(signal.SIGINT)

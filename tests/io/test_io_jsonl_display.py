@@ -8,12 +8,12 @@ import threading
 import jsonschema
 import numpy as np
 import pytest
+from fake_display import FakeDisplay
 from io_reference import payloads
 from test_io_drawing import synthetic_instances_and_cam
 
 from calculators.io.display import (
     DisplayQueue,
-    FakeDisplay,
     HeadlessDisplayError,
     OpenCVDisplay,
     highgui_available,

@@ -151,7 +151,7 @@ class Recording:
             raise RecordingError(f"{self.path}: its 'graphflow' metadata has no valid stream list") from None
 
     def _require_graphflow(self) -> None:
-        if not self.is_graphflow:
+        if not self.is_graphflow and not (self.truncated and not self.profile):  # cut inside the header: empty
             raise RecordingError(f"{self.path}: not a graphflow recording (MCAP profile {self.profile!r}, "
                                  f"library {self.library!r}); `graphflow info` lists its channels")
 

@@ -250,9 +250,9 @@ class RecordWriter:
 
         Raises ``RecordError`` after finishing the file when writing failed or packets could not be encoded."""
         with self._lock:
-            if self._closed:
-                return self.stats()
-            self._closed = True
+            already, self._closed = self._closed, True
+        if already:
+            return self.stats()
         self._queue.put(None)
         self._thread.join(timeout)
         stats = self.stats()

@@ -167,8 +167,8 @@ def _record(args: argparse.Namespace, options: dict[str, Any]) -> int:
             graph.start()
             if reader is not None:
                 for frame in reader:
-                    if stop.is_set():
-                        break
+                    if stop.is_set() or recorder.writer.failed is not None:
+                        break  # Ctrl-C, or the file cannot grow (full disk): close() reports it
                     graph.add_packet(target, frame.image, frame.timestamp, timeout=None)
                     frames += 1
                     if time.monotonic() - last >= PROGRESS_INTERVAL_S:

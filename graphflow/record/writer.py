@@ -242,6 +242,11 @@ class RecordWriter:
                 "errors": dict(self.errors), "closed": self._closed}
 
     @property
+    def failed(self) -> BaseException | None:
+        """The I/O error that ended writing (a full disk), if any; later packets are dropped and counted."""
+        return self._fatal
+
+    @property
     def closed(self) -> bool:
         return self._closed
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import signal
 import subprocess
 import sys
@@ -77,6 +78,28 @@ def test_a_killed_recorder_leaves_a_file_that_replays_up_to_the_cut(tmp_path: Pa
     images = [p.payload for p in rec.packets(["image"], bounds=False)]
     assert rec.truncated and len(images) > 3
     assert all(isinstance(i, np.ndarray) and i.shape == (120, 160, 3) for i in images)
+
+
+def test_a_full_disk_ends_record_with_one_line_and_a_readable_file(tmp_path: Path) -> None:
+    """RLIMIT_FSIZE makes every write past 300 kB fail (EFBIG), as a full disk does (ENOSPC), without root."""
+    graph = tmp_path / "frames.yaml"
+    graph.write_text(GRAPH)
+    out = tmp_path / "full.mcap"
+    limit = 300_000
+
+    def small_disk() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # the write fails instead of killing the process
+
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.run([sys.executable, "-m", "graphflow", "record", str(graph), "--input", str(VIDEO),
+                           "--loop", "--width", "160", "--height", "120", "-o", str(out)],
+                          cwd=REPO, env=env, text=True, capture_output=True, timeout=60, preexec_fn=small_disk)
+    assert proc.returncode == 2, proc.stderr
+    errors = [ln for ln in proc.stderr.splitlines() if "error" in ln.lower() or "incomplete" in ln]
+    assert len(errors) == 1 and "File too large" in errors[0] and "Traceback" not in proc.stderr
+    rec = Recording(out)
+    assert len([p for p in rec.packets(["image"], bounds=False)]) > 1 and rec.truncated
 
 
 def test_info_and_replay_without_a_graph_print_the_recording(tmp_path: Path,

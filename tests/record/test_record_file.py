@@ -200,3 +200,26 @@ def test_recorder_thread_is_joined_and_close_is_idempotent(tmp_path: Path) -> No
     assert writer.close()["closed"]
     assert writer.put_packet("x", 1, 2) is False  # after close: refused and counted, never written
     assert writer.stats()["streams"]["x"]["dropped"] == 1
+
+
+def test_mcap_recorder_calculator_records_from_yaml(tmp_path: Path) -> None:
+    path = tmp_path / "in_graph.mcap"
+    graph = Graph.from_yaml({"input_streams": ["image", "palms"], "nodes": [
+        {"calculator": "McapRecorder", "inputs": {"STREAMS": ["image", "palms"]},
+         "options": {"path": str(path), "streams": ["image", "palms"]}}]})
+    images = frames()
+    graph.start()
+    for i, image in enumerate(images):
+        graph.add_packet("image", image, i * 10)
+        if i % 2 == 0:
+            graph.add_packet("palms", palms(i), i * 10)
+    graph.close()
+    assert graph.stats()["nodes"]["McapRecorder"]["counters"].get("recorded") == FRAMES + FRAMES // 2
+    got = list(Recording(path).packets())
+    assert [(p.stream, p.timestamp_us) for p in got if p.stream == "palms"] == [("palms", i * 10) for i in (0, 2, 4)]
+    for p, image in zip([p for p in got if p.stream == "image"], images, strict=True):
+        np.testing.assert_array_equal(p.payload, image)
+    with pytest.raises(Exception, match="one name per STREAMS input"):
+        Graph.from_yaml({"input_streams": ["image"], "nodes": [
+            {"calculator": "McapRecorder", "inputs": {"STREAMS": ["image"]},
+             "options": {"path": str(path), "streams": []}}]}).start()

@@ -32,7 +32,7 @@ class JpegEncoder(StreamEncoder):
         if not ok:
             raise codec.EncodingError(f"OpenCV could not JPEG-encode a {payload.shape} image")
         return {"timestamp": foxglove.time_of(timestamp_us), "frame_id": stream, "format": "jpeg",
-                "data": codec._b64(buf.tobytes())}
+                "data": codec.Blob(buf.tobytes())}
 
     def decode(self, message: dict[str, Any]) -> Any:
         if message.get("format") not in ("jpeg", "jpg", "png"):

@@ -23,6 +23,7 @@ import base64
 import dataclasses
 import json
 import math
+import os
 import types
 import typing
 from typing import Any
@@ -87,8 +88,14 @@ def type_is_encodable(tp: Any) -> bool:
     return False
 
 
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
+class Blob:
+    """Bytes that ``dumps`` writes as a base64 JSON string without passing them through the JSON encoder (which
+    would scan every character of a megabyte-sized string); ``loads`` gives the base64 text back, as JSON does."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
 
 
 def to_tree(value: Any) -> Any:
@@ -105,11 +112,11 @@ def to_tree(value: Any) -> Any:
         if value.dtype.hasobject or value.dtype.fields is not None:
             raise EncodingError(f"numpy array of dtype {value.dtype} has no recording encoding (numeric dtypes only)")
         return {"$ndarray": {"dtype": value.dtype.str, "shape": list(value.shape),
-                             "data": _b64(np.ascontiguousarray(value).tobytes())}}
+                             "data": Blob(np.ascontiguousarray(value).tobytes())}}
     if isinstance(value, np.generic):
         if value.dtype.hasobject:
             raise EncodingError(f"numpy scalar of dtype {value.dtype} has no recording encoding")
-        return {"$scalar": {"dtype": value.dtype.str, "data": _b64(value.tobytes())}}
+        return {"$scalar": {"dtype": value.dtype.str, "data": Blob(value.tobytes())}}
     if type(value) is list:
         return [to_tree(v) for v in value]
     if type(value) is tuple:
@@ -117,7 +124,7 @@ def to_tree(value: Any) -> Any:
     if type(value) is dict:
         return {"$dict": [[to_tree(k), to_tree(v)] for k, v in value.items()]}
     if isinstance(value, bytes):
-        return {"$bytes": _b64(value)}
+        return {"$bytes": Blob(value)}
     name = _NAMES.get(type(value))
     if name is not None:
         return {"$type": name, "fields": {f.name: to_tree(getattr(value, f.name))
@@ -127,6 +134,8 @@ def to_tree(value: Any) -> Any:
 
 
 def _unb64(text: Any) -> bytes:
+    if isinstance(text, Blob):  # a tree that never went through dumps/loads
+        return text.data
     if not isinstance(text, str):
         raise DecodingError(f"expected base64 text, got {type(text).__name__}")
     try:
@@ -200,8 +209,27 @@ def from_tree(tree: Any) -> Any:
 
 
 def dumps(obj: Any) -> bytes:
-    """Compact, deterministic JSON (the same object always gives the same bytes)."""
-    return json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False).encode("utf-8")
+    """Compact, deterministic JSON (the same object always gives the same bytes); ``Blob`` values become base64
+    strings, spliced in after encoding (base64 needs no JSON escaping)."""
+    blobs: list[bytes] = []
+    marker = os.urandom(12).hex()  # cannot collide with payload text: it never reaches the output
+
+    def blob(value: Any) -> str:
+        if not isinstance(value, Blob):
+            raise TypeError(f"{type(value).__name__} is not JSON serializable")
+        blobs.append(value.data)
+        return f"{marker}{len(blobs) - 1}{marker}"
+
+    text = json.dumps(obj, separators=(",", ":"), allow_nan=False, ensure_ascii=False, default=blob).encode("utf-8")
+    if not blobs:
+        return text
+    parts = text.split(marker.encode())
+    # parts alternate: json text, blob index, json text, ...
+    out = [parts[0]]
+    for i in range(1, len(parts), 2):
+        out.append(base64.b64encode(blobs[int(parts[i])]))
+        out.append(parts[i + 1])
+    return b"".join(out)
 
 
 def loads(data: bytes) -> Any:

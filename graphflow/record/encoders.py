@@ -106,7 +106,7 @@ class RawImageEncoder(StreamEncoder):
         h, w = payload.shape[:2]
         data = np.ascontiguousarray(payload).tobytes()
         return {"timestamp": foxglove.time_of(timestamp_us), "frame_id": stream, "width": w, "height": h,
-                "encoding": enc, "step": len(data) // h, "data": codec._b64(data)}
+                "encoding": enc, "step": len(data) // h, "data": codec.Blob(data)}
 
     def decode(self, message: dict[str, Any]) -> Any:
         enc = message.get("encoding")

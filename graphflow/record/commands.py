@@ -31,6 +31,7 @@ from .replay import drive, drop_policy_nodes, replay_graph_kwargs, replay_stream
 from .writer import COMPRESSIONS, KIND_BOUNDS
 
 PROGRESS_INTERVAL_S = 2.0
+DRAIN_TIMEOUT_S = 60.0  # after Ctrl-C: the frames already inside the graph finish
 MB = 1e6
 
 
@@ -115,8 +116,9 @@ def _progress(what: str, t0: float, frames: int, recorder: Any) -> str:
 def _finish(graph: Any, recorder: Any, stop: threading.Event) -> dict[str, Any] | None:
     try:
         if stop.is_set():
-            graph.stop(timeout=10.0)
+            graph.stop(timeout=DRAIN_TIMEOUT_S)
         else:
+            graph.wait_until_done()  # every queued frame is processed, however long the models take
             graph.close()
     finally:
         stats = recorder.close() if recorder is not None else None

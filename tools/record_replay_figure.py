@@ -1,11 +1,11 @@
-"""Draw docs/record_replay.png: frames of a recording (with the hands recorded live) next to a replay's output.
+"""Draw docs/record_replay.jpg: frames of a recording (with the hands recorded live) next to a replay's output.
 
 Runs the documented commands on the shared test video, then draws three moments side by side with OpenCV:
 
     graphflow record graphs/hand_tracking.yaml --input <video> --max-frames 60 -o run.mcap
     graphflow replay run.mcap graphs/hand_tracking.yaml --speed 0 -o replay.mcap
 
-    python tools/record_replay_figure.py [--out docs/record_replay.png]
+    python tools/record_replay_figure.py [--out docs/record_replay.jpg]
 """
 
 from __future__ import annotations
@@ -31,6 +31,7 @@ GRAPH = ROOT / "graphs" / "hand_tracking.yaml"
 FRAMES = 60
 SHOWN = (8, 30, 52)
 TITLE_H = 34
+JPEG_QUALITY = 88
 WHITE, GREEN, RED = (255, 255, 255), (60, 220, 90), (230, 60, 60)
 
 
@@ -46,7 +47,7 @@ def label(image: np.ndarray, text: str, color: tuple[int, int, int]) -> np.ndarr
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "record_replay.png")
+    ap.add_argument("--out", type=Path, default=ROOT / "docs" / "record_replay.jpg")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         run, replay = Path(tmp) / "run.mcap", Path(tmp) / "replay.mcap"
@@ -77,7 +78,7 @@ def main() -> None:
         rows.append(np.hstack([left, np.full((left.shape[0], 6, 3), 40, np.uint8), right]))
     figure = np.vstack([np.vstack([r, np.full((6, r.shape[1], 3), 40, np.uint8)]) for r in rows])
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    cv2.imwrite(str(args.out), cv2.cvtColor(figure, cv2.COLOR_RGB2BGR))
+    cv2.imwrite(str(args.out), cv2.cvtColor(figure, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
     print(f"wrote {args.out} ({figure.shape[1]}x{figure.shape[0]}); all {FRAMES} frames' hands, palms and ROIs "
           f"identical: {same}")
 

@@ -27,7 +27,7 @@ import numpy as np
 import yaml
 
 from .reader import Recording
-from .replay import drive, drop_policy_nodes, replay_graph_kwargs, replay_streams
+from .replay import DONE_US, drive, drop_policy_nodes, replay_graph_kwargs, replay_streams
 from .writer import COMPRESSIONS, KIND_BOUNDS
 
 PROGRESS_INTERVAL_S = 2.0
@@ -229,7 +229,8 @@ def _replay(args: argparse.Namespace, options: dict[str, Any]) -> int:
         with _sigint_sets(stop):
             for p in looped(rec, _names(args.streams) or rec.streams(), loop=args.loop):
                 if p.kind == KIND_BOUNDS:
-                    print(f"{p.timestamp_us:>16}us  {p.stream:24s} bound")
+                    at = "DONE" if p.timestamp_us == DONE_US else f"{p.timestamp_us}us"
+                    print(f"{'':>18}  {p.stream:24s} bound -> {at}")
                     continue
                 if not pacer.wait(p.timestamp_us):
                     break

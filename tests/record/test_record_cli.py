@@ -113,8 +113,10 @@ def test_info_and_replay_without_a_graph_print_the_recording(tmp_path: Path,
     text = capsys.readouterr().out
     assert "foxglove.RawImage" in text and "image" in text and "frames" in text and "3 s" not in text
     assert main(["replay", str(out), "--speed", "0", "--streams", "image"]) == 0
-    lines = [ln for ln in capsys.readouterr().out.splitlines() if "image" in ln]
+    printed = capsys.readouterr().out.splitlines()
+    lines = [ln for ln in printed if "image" in ln and "ndarray" in ln]
     assert len(lines) == 3 and "ndarray uint8 (48, 64, 3)" in lines[0]
+    assert any("image" in ln and "bound -> DONE" in ln for ln in printed)  # the input's close, recorded
     assert main(["info", str(tmp_path / "frames.yaml")]) == 2  # not MCAP: one line, exit 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not an MCAP file" in err

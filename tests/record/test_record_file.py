@@ -59,10 +59,11 @@ def test_plain_mcap_reader_sees_foxglove_channels_and_raw_pixels(tmp_path: Path)
         assert {t: (s.name, s.encoding) for t, s in topics.items()} == {
             "image": ("foxglove.RawImage", "jsonschema"), "out": ("foxglove.RawImage", "jsonschema"),
             "palms": ("graphflow.Payload", "jsonschema"), "palms:annotations": ("foxglove.ImageAnnotations",
-                                                                              "jsonschema")}
+                                                                              "jsonschema"),
+            **{f"{s}:bound": ("graphflow.Bound", "jsonschema") for s in ("image", "palms", "out")}}
         assert json.loads(topics["image"].data)["title"] == "foxglove.RawImage"
         assert all(c.message_encoding == "json" for c in summary.channels.values())
-        assert summary.statistics.message_count == 4 * FRAMES
+        assert summary.statistics.message_count == 4 * FRAMES + 3  # + each stream's DONE bound
         got = []
         for _schema, _channel, message in reader.iter_messages(topics=["image"]):
             body = json.loads(message.data)  # decoded by hand, as another tool would

@@ -27,7 +27,7 @@ import numpy as np
 import yaml
 
 from .reader import Recording
-from .replay import DONE_US, drive, drop_policy_nodes, replay_graph_kwargs, replay_streams
+from .replay import DONE_US, drive, drop_policy_nodes, flow_limiters, replay_graph_kwargs, replay_streams
 from .writer import COMPRESSIONS, KIND_BOUNDS
 
 PROGRESS_INTERVAL_S = 2.0
@@ -247,6 +247,11 @@ def _replay(args: argparse.Namespace, options: dict[str, Any]) -> int:
     if args.speed == 0 and dropping:
         how = "block instead (lossless)" if kwargs else "still drop (this engine has no lossless mode)"
         print(f"graphflow: as fast as possible: the drop policies of {', '.join(dropping)} {how}", file=sys.stderr)
+    limiters = flow_limiters(graph)
+    if limiters:
+        print(f"graphflow: warning: FlowLimiter node(s) {', '.join(limiters)} drop frames by timing, so this replay "
+              "may drop other frames than the recorded run did (replay the app graph without the limiter)",
+              file=sys.stderr)
     names = replay_streams(graph, rec, _names(args.streams))
     recorder = None
     if args.output:

@@ -90,6 +90,11 @@ def replay_graph_kwargs(speed: float) -> dict[str, Any]:
     return {}
 
 
+def flow_limiters(graph: Any) -> list[str]:
+    """FlowLimiter nodes: they drop by in-flight count, i.e. by timing, even in a lossless graph."""
+    return [n.name for n in graph.spec.nodes if n.calculator == "FlowLimiter"]
+
+
 def drop_policy_nodes(graph: Any) -> list[str]:
     """'node.TAG (policy)' for every input queue of ``graph`` that drops packets when full."""
     return [f"{n.name}.{i.tag} ({i.queue_policy})" for n in graph.spec.nodes for i in n.inputs

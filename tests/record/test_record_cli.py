@@ -124,3 +124,9 @@ def test_info_and_replay_without_a_graph_print_the_recording(tmp_path: Path,
     assert main(["replay", str(out), str(graph), "--speed", "0", "-o", str(replayed)]) == 0
     original = [p.data for p in Recording(out).packets(["frames"], bounds=False)]
     assert [p.data for p in Recording(replayed).packets(["frames"], bounds=False)] == original
+    capsys.readouterr()
+    dropping = tmp_path / "dropping.yaml"  # a live graph's queue: drops when full, by timing
+    dropping.write_text(GRAPH.replace("{IN: image}", "{IN: {stream: image, queue_size: 1, queue_policy: drop_oldest}}"))
+    assert main(["replay", str(out), str(dropping), "--speed", "0", "-o", str(tmp_path / "r2.mcap")]) == 0
+    assert "the drop policies of PassThrough.IN (drop_oldest) block instead (lossless)" in capsys.readouterr().err
+    assert len([p for p in Recording(tmp_path / "r2.mcap").packets(["frames"], bounds=False)]) == 3

@@ -20,6 +20,8 @@ _SET_PAYLOAD = Packet._payload.__set__  # type: ignore[attr-defined]
 _SET_TS = Packet._timestamp.__set__  # type: ignore[attr-defined]
 _new_packet = Packet.__new__
 LATENCY_SAMPLES = 4096  # per node, the most recent process() durations kept for percentiles
+LATENCY_MASK = LATENCY_SAMPLES - 1
+assert LATENCY_SAMPLES & LATENCY_MASK == 0, "LATENCY_SAMPLES must be a power of two"
 
 
 def make_packet(payload: Any, ts: Timestamp) -> Packet:
@@ -106,6 +108,8 @@ class NodeRuntime:
         self.block_queues: list[InputQueue] = []  # blocking queues this node feeds (filled by the scheduler)
         self.readiness: Readiness | None = None  # chosen by the scheduler at build
         self.take: Callable[[], int] | None = None  # the scheduler's rule for this node (see Scheduler._make_take)
+        self.step: Callable[[list[Any]], object] | None = None  # one input set (Scheduler._make_step)
+        self.is_heavy = True  # see record_call
         # stats
         self.calls = 0
         self.busy_ns = 0
@@ -113,10 +117,15 @@ class NodeRuntime:
         self.counters: dict[str, int] = {}
         self.ctx = NodeContext(self)
 
-    def heavy(self) -> bool:
-        """Worth a worker of its own: its calls release the GIL for long (torch, OpenCV, blocking reads), or it
-        has not run often enough to tell. Light nodes are microsecond-long Python calls."""
-        return self.calls < HEAVY_PROBE_CALLS or self.busy_ns > HEAVY_NS * self.calls
+    def record_call(self, duration_ns: int) -> None:
+        """Account one process() call and decide ``is_heavy``: worth a worker of its own because its calls take
+        long (torch, OpenCV, blocking reads: they release the GIL), or not run often enough yet to tell. Light
+        nodes are microsecond-long Python calls, best run in the thread that made them ready."""
+        calls = self.calls
+        self.latencies[calls & LATENCY_MASK] = duration_ns
+        self.calls = calls = calls + 1
+        self.busy_ns += duration_ns
+        self.is_heavy = calls < HEAVY_PROBE_CALLS or self.busy_ns > HEAVY_NS * calls
 
     def throttled(self) -> bool:
         """A blocking queue it feeds is full (it must wait for its consumers)."""

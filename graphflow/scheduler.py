@@ -5,8 +5,8 @@ Everything that decides *whether* a node runs is written once:
 - ``Scheduler._make_take(node)`` builds, when the graph starts, the one function a step uses to take the node's
   next input set: stopped -> DONE; a blocking queue downstream full -> NOT_READY (unless a deadlock relief
   credit lets one input set through); else the node's ``Readiness`` (``policies.py``) for its input policy.
-- ``NodeRuntime.heavy()`` says whether a node is worth a worker of its own (it releases the GIL for long).
-- ``Scheduler._step_loop`` (inside ``_run``) is the only code that runs ``process``: worker threads, the inline
+- ``NodeRuntime.record_call`` decides (``is_heavy``) whether a node is worth a worker of its own.
+- ``Scheduler._make_step`` builds the only code that runs ``process``: worker threads, the inline
   executor and the caller's thread all go through it.
 
 Executors:
@@ -38,7 +38,7 @@ from typing import Any
 from .errors import GraphError, GraphTimeoutError, StopSource
 from .packet import Packet
 from .policies import DONE, NOT_READY, InputQueue, readiness_for
-from .runtime import IDLE, LATENCY_SAMPLES, RUNNING, SCHEDULED, NodeRuntime, StreamRuntime
+from .runtime import IDLE, RUNNING, SCHEDULED, NodeRuntime, StreamRuntime
 from .timestamp import DONE_US, UNSTARTED_US, Timestamp, _from_raw
 from .trace import Tracer
 from .validate import ValidatedGraph
@@ -46,14 +46,14 @@ from .validate import ValidatedGraph
 log = logging.getLogger("graphflow")
 
 EXECUTORS = ("threads", "inline")
+SPECIALIZE = True  # build each node's fast form of the rules; False: the general form everywhere (tests run both)
 BATCH = 64  # input sets a worker runs for one light node before letting others run
 CALLER_BUDGET = 256  # input sets the caller's thread runs in one add_packet before handing the rest to workers
 WORKER_IDLE_WAIT_S = 1.0  # a sleeping worker re-checks this often (wake-ups are explicit; this is a safety net)
 FEEDER_POLL_S = 0.05  # a caller blocked in add_packet re-checks for a deadlock this often
 INLINE_POLL_S = 0.001  # inline executor: how long a blocked caller sleeps when nothing in the graph can run
-LATENCY_MASK = LATENCY_SAMPLES - 1
-assert LATENCY_SAMPLES & LATENCY_MASK == 0, "LATENCY_SAMPLES must be a power of two"
 
+RAN, ENDED = "ran", "ended"  # what a node's step returns
 Notification = tuple[StreamRuntime, Packet | None, int]  # (stream, packet, ts) or (stream, None, new bound)
 
 
@@ -62,7 +62,7 @@ class Scheduler:
 
     def __init__(self, graph: ValidatedGraph, executor: str = "threads", num_threads: int | None = None,
                  tracer: Tracer | None = None, default_queue_size: int = 100, lossless: bool = False,
-                 specialize: bool = True, caller_runs: bool = True) -> None:
+                 specialize: bool | None = None, caller_runs: bool = True) -> None:
         if executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
         self.graph = graph
@@ -71,7 +71,7 @@ class Scheduler:
         self.num_threads = max(1, num_threads or 2)
         self.tracer = tracer
         self.lossless = lossless
-        self.specialize = specialize
+        self.specialize = SPECIALIZE if specialize is None else specialize
         self.caller_runs = caller_runs and self.threads
         self.lock = threading.RLock()
         self.work_cond = threading.Condition(self.lock)  # workers wait here
@@ -80,6 +80,7 @@ class Scheduler:
         self.running = 0  # threads now running a node (workers and a caller's thread)
         self.running_light = 0  # of those: running a light (pure-Python, GIL-holding) node
         self.idle_workers = 0
+        self.waiters = 0  # callers in _wait_changed
         self.error: GraphError | None = None
         self.errors: list[BaseException] = []
         self.stopping = False
@@ -129,6 +130,7 @@ class Scheduler:
         for node in self.nodes:
             node.block_queues = [q for s in node.out_streams for q in s.consumers if q.blocking]
             node.take = self._make_take(node)
+            node.step = self._make_step(node)
 
     def _make_take(self, node: NodeRuntime) -> Callable[[], int]:
         """The one rule for "may this node run now, and with what" (lock held), built once per node.
@@ -317,9 +319,9 @@ class Scheduler:
                     finally:
                         self.lock.acquire()
                     if not predicate() and not self.ready and not self._relieve_deadlock():
-                        self.changed.wait(INLINE_POLL_S if remaining is None else min(remaining, INLINE_POLL_S))
+                        self._wait_changed(INLINE_POLL_S if remaining is None else min(remaining, INLINE_POLL_S))
                 else:
-                    self.changed.wait(FEEDER_POLL_S if remaining is None else min(remaining, FEEDER_POLL_S))
+                    self._wait_changed(FEEDER_POLL_S if remaining is None else min(remaining, FEEDER_POLL_S))
 
     def start_trace(self) -> None:
         with self.lock:
@@ -369,11 +371,24 @@ class Scheduler:
         with self.lock:
             self.shut_down = True
             channels = [p for s in self.streams.values() for p in s.pollers]
-            self.changed.notify_all()
+            self._signal()
         for p in channels:
             p.close()
         self.workers = [t for t in self.workers if t.is_alive()]
         return stuck
+
+    def _wait_changed(self, timeout: float | None) -> None:
+        """A caller waits for the graph to change (lock held)."""
+        self.waiters += 1
+        try:
+            self.changed.wait(timeout)
+        finally:
+            self.waiters -= 1
+
+    def _signal(self) -> None:
+        """Wake the callers waiting in ``_wait_changed`` (lock held); free when nobody waits."""
+        if self.waiters:
+            self.changed.notify_all()
 
     # ---- scheduling (lock held) ------------------------------------------------------------------------------
     def _schedule(self, node: NodeRuntime, wake: bool = True) -> None:
@@ -382,14 +397,14 @@ class Scheduler:
         if node.state is IDLE and not node.closed:
             node.state = SCHEDULED
             self.ready.append(node)
-            if self.idle_workers and (wake or node.heavy()):
+            if self.idle_workers and (wake or node.is_heavy):
                 self.work_cond.notify()
 
     def _space_freed(self, q: InputQueue) -> None:
         """A pop took blocking queue ``q`` from full to not full: its producer may go on."""
         producer = self.streams[q.stream].producer
         if producer is None:
-            self.changed.notify_all()  # a caller blocked in add_packet
+            self._signal()  # a caller blocked in add_packet
         else:
             self._schedule(self.by_name[producer])
 
@@ -414,7 +429,7 @@ class Scheduler:
                  wake: bool | None = None) -> None:
         """Push emitted packets and bounds to the consumers; collect what observers must see into ``out``."""
         if wake is None:
-            wake = node is None or node.heavy()
+            wake = node is None or node.is_heavy
         for s, packet, ts in pending:
             if packet is None:
                 self._advance(s, ts, out)
@@ -477,41 +492,64 @@ class Scheduler:
         lock = self.lock
         lock.acquire()
         try:
-            self._step_loop(node, 1 if node.is_source or node.heavy() else BATCH, out)
+            self._step_loop(node, 1 if node.is_source or node.is_heavy else BATCH, out)
         finally:
             lock.release()
             if out:
                 self._notify(out, node)
 
     def _step_loop(self, node: NodeRuntime, batch: int, out: list[Notification]) -> None:
-        """The only code that calls ``process`` (lock held on entry and exit)."""
+        """Up to ``batch`` steps of ``node`` (lock held on entry and exit)."""
+        step = node.step
+        for _ in range(batch):
+            if step(out) is not RAN:  # type: ignore[misc]
+                return
+            if out:
+                self.lock.release()  # observers run outside the lock, in order, before the next call
+                try:
+                    self._notify(out, node)
+                finally:
+                    self.lock.acquire()
+        if self.stopping:
+            self._release_stopped(node)
+            return
+        node.state = IDLE
+        self._schedule(node, wake=False)  # more work may remain: go to the back of the line
+
+    def _make_step(self, node: NodeRuntime) -> Callable[[list[Notification]], object]:
+        """The only code that calls ``process``: one input set of ``node`` (lock held on entry and exit), built
+        once per node so the hot path reads its constants from the closure. Returns RAN, or ENDED when the node
+        may not go on now (not ready, closed, failed or the run is stopping; its state is then settled)."""
         calc = node.calculator
         ctx = node.ctx
         pending = ctx.pending
-        take = node.take
         lock = self.lock
         perf = time.perf_counter_ns
-        tracer = self.tracer
         sync = node.offset is not None and node.policy == "default" and not node.is_source
         offset = node.offset or 0
-        latencies = node.latencies
-        for _ in range(batch):
+        readiness = node.readiness
+        record = node.record_call
+        deliver = self._deliver
+        propagate = self._propagate_bound
+        is_source = node.is_source
+
+        def step(out: list[Notification]) -> object:
             if self.stopping:
                 self._release_stopped(node)
-                return
-            status = take()  # type: ignore[misc]
+                return ENDED
+            status = node.take()  # type: ignore[misc]
             if status is NOT_READY:
                 if sync:
-                    self._propagate_bound(node, node.readiness.settled_bound() + offset, out)  # type: ignore[union-attr]
+                    propagate(node, readiness.settled_bound() + offset, out)  # type: ignore[union-attr]
                 node.state = IDLE
-                return
+                return ENDED
             if status is DONE:
                 lock.release()
                 try:
                     self._close_node(node)
                 finally:
                     lock.acquire()
-                return
+                return ENDED
             ts = ctx._ts
             lock.release()
             start = perf()
@@ -523,36 +561,26 @@ class Scheduler:
                 pending.clear()
                 lock.acquire()
                 node.state = IDLE
-                self._fail(node, "process", None if node.is_source else ts, exc)
-                return
+                self._fail(node, "process", None if is_source else ts, exc)
+                return ENDED
             end = perf()
-            dur = end - start
-            latencies[node.calls & LATENCY_MASK] = dur
-            node.calls += 1
-            node.busy_ns += dur
+            record(end - start)
+            tracer = self.tracer
             if tracer is not None:
-                tracer.span(node.name, None if node.is_source else ts, start, end,
+                tracer.span(node.name, None if is_source else ts, start, end,
                             [(q.stream, ctx._inputs[q.key]) for q in node.inputs if q.key in ctx._inputs])
                 for st, packet, _t in pending:
                     if packet is not None:
                         tracer.flow_start(st.name, packet, end)
             lock.acquire()
             if pending:
-                self._deliver(node, pending, out)
+                deliver(node, pending, out)
             if sync and ts + 1 + offset > node.out_bound:
                 # the node is done with ts: its outputs will carry nothing below ts + 1 + offset
-                self._propagate_bound(node, ts + 1 + offset, out)
-            if out:
-                lock.release()  # observers run outside the lock, in order, before the next call
-                try:
-                    self._notify(out, node)
-                finally:
-                    lock.acquire()
-        if self.stopping:
-            self._release_stopped(node)
-            return
-        node.state = IDLE
-        self._schedule(node, wake=False)  # more work may remain: go to the back of the line
+                propagate(node, ts + 1 + offset, out)
+            return RAN
+
+        return step
 
     def _release_stopped(self, node: NodeRuntime) -> None:
         """The run is stopping: give the node up (lock held); if shutdown gave up waiting for this node's call,
@@ -607,15 +635,15 @@ class Scheduler:
                 self._advance(s, DONE_US, out)
             if all(n.closed for n in self.nodes) and not self.finished:
                 self.finished = True
-                self.changed.notify_all()
-            self.changed.notify_all()
+                self._signal()
+            self._signal()
         self._notify(out)
 
     # ---- errors --------------------------------------------------------------------------------------------------
     def _stop_locked(self) -> None:
         self.stopping = True
         self.work_cond.notify_all()
-        self.changed.notify_all()
+        self._signal()
 
     def _fail(self, node: NodeRuntime | None, phase: str, ts: int | None, exc: BaseException) -> None:
         channels = []
@@ -657,14 +685,14 @@ class Scheduler:
         if self.running_light == 0:
             return self.ready.popleft()
         for i, n in enumerate(self.ready):
-            if n.heavy():
+            if n.is_heavy:
                 del self.ready[i]
                 return n
         return None
 
     def _enter(self, node: NodeRuntime) -> bool:
         """Mark ``node`` as running in this thread (lock held); returns whether it counts as light."""
-        light = not node.heavy()
+        light = not node.is_heavy
         node.state = RUNNING
         self.running += 1
         self.running_light += light
@@ -674,7 +702,7 @@ class Scheduler:
         self.running -= 1
         self.running_light -= light
         if self.running == 0:
-            self.changed.notify_all()  # waiters (wait_until_idle, stall checks) re-check
+            self._signal()  # waiters (wait_until_idle, stall checks) re-check
         if self.ready and self.idle_workers and self.running_light == 0:
             self.work_cond.notify()  # light work that waited for this one may go now
 
@@ -703,7 +731,7 @@ class Scheduler:
     def _claim_caller_run(self) -> bool:
         """Whether the caller's thread runs the work it just made ready (lock held; claims the slot if so)."""
         if (not self.caller_runs or self.running or not self.ready or self.stopping
-                or getattr(self._local, "busy", False) or self.ready[0].heavy()):
+                or getattr(self._local, "busy", False) or self.ready[0].is_heavy):
             if self.ready and self.idle_workers:
                 self.work_cond.notify()
             return False
@@ -722,7 +750,7 @@ class Scheduler:
             try:
                 while budget > 0 and self.ready and not self.stopping:
                     node = self.ready[0]
-                    if node.heavy():
+                    if node.is_heavy:
                         break
                     self.ready.popleft()
                     node.state = RUNNING
@@ -744,7 +772,7 @@ class Scheduler:
                 if self.ready and self.idle_workers:
                     self.work_cond.notify()
                 if self.running == 0:
-                    self.changed.notify_all()
+                    self._signal()
                 lock.release()
         finally:
             local.busy = False
@@ -803,7 +831,7 @@ class Scheduler:
                 if self.running == 0 and not self.ready and self._relieve_deadlock():
                     continue
                 poll = FEEDER_POLL_S if self.threads else INLINE_POLL_S
-                self.changed.wait(poll if remaining is None else min(poll, remaining))
+                self._wait_changed(poll if remaining is None else min(poll, remaining))
         finally:
             self.blocked_feeders[s.name] -= 1
 
@@ -828,7 +856,7 @@ class Scheduler:
         if blocked:
             self._record_relief("add_packet")
             self.relief_for_feeder = True
-            self.changed.notify_all()
+            self._signal()
             return True
         return False
 

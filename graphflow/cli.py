@@ -1,4 +1,4 @@
-"""``graphflow`` command line: validate, graph, run, stats, calculators, schema, models.
+"""``graphflow`` command line: validate, graph, run, stats, calculators, schema, models, record, replay, info.
 
 Errors print one line (file:line, node, what to do) and exit 2 for bad input, 1 for a failure while running;
 ``--traceback`` (or GRAPHFLOW_TRACEBACK=1) shows the Python traceback too.
@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("calculators", help="list the calculators graphs can name")
     s = sub.add_parser("schema", help="print the JSON Schema of graph files")
     s.add_argument("-o", "--output", type=Path)
+    from .record.commands import add_parsers as add_record_parsers  # record, replay, info (MCAP recordings)
+
+    add_record_parsers(sub, lambda q: q.add_argument("-O", "--option", action="append", metavar="K=V"))
     m = sub.add_parser("models", help="fetch/list model weights (see `graphflow models --help`)", add_help=False)
     m.add_argument("rest", nargs=argparse.REMAINDER)
     return p
@@ -147,6 +150,10 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 0
     if args.command in ("run", "stats"):
         return _run(args)
+    if args.command in ("record", "replay", "info"):
+        from .record.commands import run as run_record_command
+
+        return run_record_command(args, _kv(getattr(args, "option", None), "-O"))
     raise AssertionError(args.command)
 
 

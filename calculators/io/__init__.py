@@ -13,4 +13,6 @@ CALCULATORS: dict[str, str] = {
     "JsonlSink": "calculators.io.jsonl_sink:JsonlSinkCalculator",
     "CallbackSink": "calculators.io.callback_sink:CallbackSinkCalculator",
     "RerunSink": "calculators.io.rerun_sink:RerunSinkCalculator",
+    "McapRecorder": "calculators.record.record_sink:McapRecorderCalculator",
+    "ReplaySource": "calculators.record.replay_source:ReplaySourceCalculator",
 }

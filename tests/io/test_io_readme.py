@@ -40,7 +40,7 @@ def test_readme_calculator_and_graph_run(tmp_path):
 def test_readme_embedding_snippet_runs(monkeypatch, capsys):
     import cv2
 
-    (snippet,) = [b for b in blocks("python") if "Graph.from_yaml" in b]
+    (snippet,) = [b for b in blocks("python") if "with Graph.from_yaml" in b]
     ok, bgr = cv2.VideoCapture(str(VIDEO)).read()
     assert ok
     monkeypatch.chdir(ROOT)

@@ -32,7 +32,27 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from graphflow import Graph  # noqa: E402
+from typing import Any  # noqa: E402
+
+from graphflow import Calculator, Context, Graph, Input, Output, register_calculator  # noqa: E402
+
+
+@register_calculator("UserPassThrough")
+class UserPassThrough(Calculator):
+    """A pass-through written as a user would write it: read the input's payload, emit it (a new packet).
+
+    Inputs:  IN - Any
+    Outputs: OUT - Any
+    """
+
+    IN = Input(Any)
+    OUT = Output(Any)
+
+    def process(self, ctx: Context) -> None:
+        ctx.emit("OUT", ctx.get("IN"))
+
+
+CALCULATOR = "PassThrough"  # the chain's node; main() runs the built-in one and UserPassThrough
 
 
 def chain_yaml(n: int, queue_size: int = 100, policy: str = "block") -> str:
@@ -41,7 +61,7 @@ def chain_yaml(n: int, queue_size: int = 100, policy: str = "block") -> str:
     prev = "in"
     for i in range(n):
         out = "out" if i == n - 1 else f"s{i}"
-        lines.append(f"  - {{name: p{i}, calculator: PassThrough, inputs: {{IN: {prev}}}, outputs: {{OUT: {out}}}}}")
+        lines.append(f"  - {{name: p{i}, calculator: {CALCULATOR}, inputs: {{IN: {prev}}}, outputs: {{OUT: {out}}}}}")
         prev = out
     return "\n".join(lines) + "\n"
 
@@ -147,8 +167,18 @@ def main() -> None:
         "executors": {},
     }
     frame = np.zeros((480, 640, 3), np.uint8)
+    global CALCULATOR
     for executor in ("threads", "inline"):
-        res: dict = {"throughput": {}, "lockstep": {}, "image_by_reference": {}, "image_copied": {}}
+        res: dict = {"throughput": {}, "lockstep": {}, "image_by_reference": {}, "image_copied": {},
+                     "user_passthrough": {"throughput": {}, "lockstep": {}}}
+        CALCULATOR = "UserPassThrough"
+        for n in (1, 10):
+            res["user_passthrough"]["throughput"][f"N={n}"] = median_run(
+                lambda n=n, ex=executor: throughput(n, args.m, ex), args.runs)
+            res["user_passthrough"]["lockstep"][f"N={n}"] = lockstep(n, args.lockstep_k, executor)
+            print(f"[{executor}] user pass-through N={n}: "
+                  f"{res['user_passthrough']['throughput'][f'N={n}']['pkts_per_s']:.0f} pkt/s", file=sys.stderr)
+        CALCULATOR = "PassThrough"
         for n in args.n:
             res["throughput"][f"N={n}"] = median_run(lambda n=n, ex=executor: throughput(n, args.m, ex), args.runs)
             print(f"[{executor}] N={n}: {res['throughput'][f'N={n}']['pkts_per_s']:.0f} pkt/s", file=sys.stderr)
@@ -184,6 +214,13 @@ def main() -> None:
                     if key in anchor.get("lockstep", {}):
                         ratios[f"{ex}_lockstep_p50_{key}_over_mediapipe"] = (
                             ours[ex]["lockstep"][key]["p50_us"] / anchor["lockstep"][key]["p50_us"])
+                    user = ours[ex]["user_passthrough"]
+                    if key in anchor["default"]:
+                        ratios[f"{ex}_user_passthrough_throughput_{key}_x_mediapipe"] = (
+                            user["throughput"][key]["pkts_per_s"] / anchor["default"][key]["pkts_per_s"])
+                    if key in anchor.get("lockstep", {}):
+                        ratios[f"{ex}_user_passthrough_lockstep_p50_{key}_over_mediapipe"] = (
+                            user["lockstep"][key]["p50_us"] / anchor["lockstep"][key]["p50_us"])
             report["ratios"] = ratios
             report["goal"] = "throughput at N=10 >= 4x MediaPipe; lock-step p50 <= 0.5x MediaPipe"
     report["env"]["loadavg_end"] = os.getloadavg()

@@ -268,13 +268,21 @@ def accounting(stats: dict[str, Any]) -> dict[str, Any]:
     return {"balanced": bool(ok), "single_input_nodes": rows}
 
 
+def queue_report(stats: dict[str, Any]) -> dict[str, Any]:
+    """Per input queue: its size and policy, the most it ever held, packets let in above its size by a deadlock
+    relief (overflows) and packets its policy dropped: back-pressure that held shows high_water <= queue_size and
+    no overflows."""
+    return {f"{name}.{tag}": {k: q[k] for k in ("stream", "queue_size", "queue_policy", "high_water", "overflows",
+                                                "drops")}
+            for name, node in stats["nodes"].items() for tag, q in node["inputs"].items()}
+
+
 def soak_engine(packets: int, every: float, executor: str) -> dict[str, Any]:
     graph = Graph.from_yaml(ENGINE_GRAPH.replace("COUNT", str(packets)), executor=executor)
     rss_start = rss_mb()
-    sched = graph._sched  # read-only progress probe: the source's output stream count, without the stats lock
-    numbers = sched.streams["numbers"]
     t0 = time.perf_counter()
-    with Sampler(lambda: numbers.count, every, packets, f"engine soak ({executor})") as sampler:
+    with Sampler(lambda: graph.stats()["streams"]["numbers"]["packets"], every, packets,
+                 f"engine soak ({executor})") as sampler:
         stats = graph.run(timeout=None)
     wall = time.perf_counter() - t0
     gc.collect()
@@ -288,6 +296,7 @@ def soak_engine(packets: int, every: float, executor: str) -> dict[str, Any]:
         **summarise(sampler.samples),
         "drops_total": stats["drops_total"],
         "deadlock_reliefs": stats["deadlock_reliefs"],
+        "queues": queue_report(stats),
         "process_calls": {name: n["process_calls"] for name, n in nodes.items()},
         "counters": {name: n["counters"] for name, n in nodes.items() if n["counters"]},
         "accounting": accounting(stats),
@@ -340,6 +349,7 @@ def soak_hands(seconds: float, every: float, model_complexity: int) -> dict[str,
         "rss_start_mb": round(rss_start, 1),
         **summarise(sampler.samples),
         "source_counters": stats["nodes"]["source"]["counters"],
+        "queues": queue_report(stats),
         "drops_total": stats["drops_total"],
         "samples": sampler.samples,
     }

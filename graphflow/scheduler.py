@@ -139,7 +139,18 @@ class Scheduler:
         Without blocking queues downstream the throttle test can never fire and is left out; with
         ``specialize=False`` every node gets the general form."""
         rtake = node.readiness.take  # type: ignore[union-attr]
-        if node.block_queues or not self.specialize:
+        if self.specialize and len(node.block_queues) == 1:
+            bq = node.block_queues[0]  # throttled() specialised to its one queue
+
+            def take() -> int:
+                if node.stop_requested:
+                    return DONE
+                if len(bq.packets) >= bq.capacity:
+                    if not node.relief:
+                        return NOT_READY
+                    node.relief -= 1
+                return rtake()
+        elif node.block_queues or not self.specialize:
             def take() -> int:
                 if node.stop_requested:
                     return DONE
@@ -551,6 +562,8 @@ class Scheduler:
         deliver = self._deliver
         propagate = self._propagate_bound
         is_source = node.is_source
+        # a node with one output needs no bound round after a call whose packet already moved that stream's bound
+        single = node.out_streams[0] if self.specialize and len(node.out_streams) == 1 else None
 
         def step(out: list[Notification]) -> object:
             if self.stopping:
@@ -594,9 +607,11 @@ class Scheduler:
             lock.acquire()
             if pending:
                 deliver(node, pending, out)
-            if sync and ts + 1 + offset > node.out_bound:
+            if sync:
                 # the node is done with ts: its outputs will carry nothing below ts + 1 + offset
-                propagate(node, ts + 1 + offset, out)
+                bound = ts + 1 + offset
+                if bound > node.out_bound and (single is None or single.bound < bound):
+                    propagate(node, bound, out)
             return RAN
 
         return step

@@ -21,7 +21,8 @@ torchvision: when ``/work/tv-venv`` (torch + torchvision) exists, the R50 weight
 this script re-runs itself there (``--torchvision-worker``), loading them into ``torchvision.models.detection.
 maskrcnn_resnet50_fpn`` with the same thresholds, sizes and thread count, on the same image. The ratio is ours /
 torchvision's median end-to-end latency, measured in the same invocation. ``outputs_vs_torchvision`` compares the
-RPN proposals (as sets: near-tied random-init scores may swap neighbours in order) and the detections of both. (The small model has no torchvision
+RPN proposals (as sets: near-tied random-init scores may swap neighbours in order) and the detections of both.
+(The small model has no torchvision
 counterpart: its backbone is ours.) Prints one JSON document.
 """
 
@@ -275,7 +276,8 @@ def main() -> None:
                     entry["torchvision_runs_s"] = tv["runs_s"]
                     entry["torchvision_detections"] = tv["detections"]
                     entry["ratio_ours_over_torchvision"] = entry["end_to_end_s"] / tv["end_to_end_s"]
-                    entry["outputs_vs_torchvision"] = _compare(ours, torch.load(Path(tmp) / "tv_outputs.pt"))
+                    theirs = torch.load(Path(tmp) / "tv_outputs.pt", weights_only=True)
+                    entry["outputs_vs_torchvision"] = _compare(ours, theirs)
             report["results"].append(entry)
     report["load_average_end"] = os.getloadavg()
     print(json.dumps(report, indent=2))

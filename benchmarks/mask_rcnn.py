@@ -17,13 +17,14 @@ FPN), ``rpn`` (head, decode, per-level top-n, NMS), ``box_branch`` (RoIAlign 7x7
 ``mask_branch`` (RoIAlign 14x14, mask head, class selection), ``paste`` (boxes and 28x28 masks back into the image).
 ``end_to_end`` is a separate ``model([image])`` call; ``stage_sum / end_to_end`` near 1 shows the split is faithful.
 
-torchvision: when ``/work/tv-venv`` (torch + torchvision) exists, the R50 weights are saved to a temporary file and
+torchvision: when ``/work/tv-venv`` (torch + torchvision) exists (``python3.11 -m venv /work/tv-venv &&
+/work/tv-venv/bin/pip install torch==2.14.1 torchvision==0.29.1 numpy``; the CUDA build runs on the CPU), the R50
+weights are saved to a temporary file and
 this script re-runs itself there (``--torchvision-worker``), loading them into ``torchvision.models.detection.
 maskrcnn_resnet50_fpn`` with the same thresholds, sizes and thread count, on the same image. The ratio is ours /
 torchvision's median end-to-end latency, measured in the same invocation. ``outputs_vs_torchvision`` compares the
 RPN proposals (as sets: near-tied random-init scores may swap neighbours in order) and the detections of both.
-(The small model has no torchvision
-counterpart: its backbone is ours.) Prints one JSON document.
+(The small model has no torchvision counterpart: its backbone is ours.) Prints one JSON document.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ the end):
   them against the boxes at 1.5x): at step 500 of a 2500-step run, box AP 0.725 / mask AP 0.814 on 100 tuning
   scenes, against 0.710 / 0.758 for the 128 px recipe at the same step (on the held-out half). A step costs about
   1.3x (0.85 s against 0.65 s for 8 scenes on a quiet core).
-- ``--iterations 1000`` with these settings (seed 0, 1 thread, 1587 s of training on the loaded shared machine):
+- ``--iterations 1000`` with these settings (seed 0, 1 thread, 1679 s of training on the loaded shared machine):
   held-out box AP 0.838 / mask AP 0.868 (sub-pixel paste) against 0.820 / 0.773 for the 128 px recipe at 1000
   steps: +0.018 box AP. Short of the committed 2500-step 128 px checkpoint (0.867 / 0.893), so that checkpoint
   stays; the 2500-step run at 192 px (the default here) could not finish on the shared machine in the session

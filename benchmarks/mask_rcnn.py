@@ -17,11 +17,14 @@ FPN), ``rpn`` (head, decode, per-level top-n, NMS), ``box_branch`` (RoIAlign 7x7
 ``mask_branch`` (RoIAlign 14x14, mask head, class selection), ``paste`` (boxes and 28x28 masks back into the image).
 ``end_to_end`` is a separate ``model([image])`` call; ``stage_sum / end_to_end`` near 1 shows the split is faithful.
 
-torchvision: when ``/work/tv-venv`` (torch + torchvision) exists, the R50 weights are saved to a temporary file and
+torchvision: when ``/work/tv-venv`` (torch + torchvision) exists (``python3.11 -m venv /work/tv-venv &&
+/work/tv-venv/bin/pip install torch==2.14.1 torchvision==0.29.1 numpy``; the CUDA build runs on the CPU), the R50
+weights are saved to a temporary file and
 this script re-runs itself there (``--torchvision-worker``), loading them into ``torchvision.models.detection.
 maskrcnn_resnet50_fpn`` with the same thresholds, sizes and thread count, on the same image. The ratio is ours /
-torchvision's median end-to-end latency, measured in the same invocation. (The small model has no torchvision
-counterpart: its backbone is ours.) Prints one JSON document.
+torchvision's median end-to-end latency, measured in the same invocation. ``outputs_vs_torchvision`` compares the
+RPN proposals (as sets: near-tied random-init scores may swap neighbours in order) and the detections of both.
+(The small model has no torchvision counterpart: its backbone is ours.) Prints one JSON document.
 """
 
 from __future__ import annotations
@@ -73,13 +76,18 @@ def torchvision_worker(args: argparse.Namespace) -> None:
         raise RuntimeError(f"torchvision load: missing {missing[:5]}, unexpected {unexpected[:5]}")
     model.eval()
     detections = 0
+    outputs: dict = {}
+    model.rpn.register_forward_hook(lambda module, inputs, out: outputs.update(proposals=out[0][0]))
 
     def run() -> None:
         nonlocal detections
         with torch.inference_mode():
-            detections = len(model([image])[0]["boxes"])
+            result = model([image])[0]
+        detections = len(result["boxes"])
+        outputs.update({k: result[k] for k in ("boxes", "scores", "labels")})
 
     median, times = _median_time(run, args.runs)
+    torch.save(outputs, args.outputs)
     print(json.dumps({"end_to_end_s": median, "runs_s": times, "detections": detections}))
 
 
@@ -150,18 +158,52 @@ def _stages(model, image, runs: int) -> dict:
         detections = one_pass()
     medians = {k: statistics.median(v) for k, v in timings.items()}
 
+    outputs: dict = {}
+
     def end_to_end():
         with torch.inference_mode():
-            return model([image])
+            result = model([image])[0]
+        outputs.update({k: result[k] for k in ("boxes", "scores", "labels")})
+        return result
 
     e2e, e2e_runs = _median_time(end_to_end, runs)
+    with torch.inference_mode():
+        batch, sizes = model.preprocess([image])
+        features = model.backbone(batch)
+        rpn = model.rpn(list(features.values()), tuple(batch.shape[-2:]), sizes, c.rpn_pre_nms_top_n_test,
+                        c.rpn_post_nms_top_n_test)
+    outputs["proposals"] = rpn.proposals[0]
     return {
         "end_to_end_s": e2e,
         "end_to_end_runs_s": e2e_runs,
         "stages_s": medians,
         "stage_sum_over_end_to_end": sum(medians.values()) / e2e,
         "detections": detections,
+        "outputs": outputs,
     }
+
+
+def _compare(ours: dict, theirs: dict) -> dict:
+    """Same proposals and detections as torchvision? Shapes, max |difference| and whether the labels agree."""
+    import torch
+
+    report = {}
+    for key in ("proposals", "boxes", "scores", "labels"):
+        a, b = ours[key], theirs[key]
+        same_shape = tuple(a.shape) == tuple(b.shape)
+        entry = {"ours": list(a.shape), "torchvision": list(b.shape)}
+        if same_shape and a.numel():
+            if key == "labels":
+                entry["equal"] = bool((a == b).all())
+            else:
+                entry["max_abs_diff_same_order"] = float((a.float() - b.float()).abs().max())
+            if key in ("proposals", "boxes"):
+                # near-tied random-init scores may swap neighbours: match each box to its nearest counterpart
+                nearest = torch.cdist(a.float(), b.float(), p=float("inf")).min(dim=1).values
+                entry["max_nearest_box_diff_px"] = float(nearest.max())
+                entry["fraction_within_1e-3_px"] = float((nearest <= 1e-3).float().mean())
+        report[key] = entry
+    return report
 
 
 def main() -> None:
@@ -176,6 +218,7 @@ def main() -> None:
     parser.add_argument("--torchvision-worker", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--image", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--weights", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--outputs", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.torchvision_worker:
         torchvision_worker(args)
@@ -216,6 +259,7 @@ def main() -> None:
             else:
                 model, _ = load_detector("shapes", box_score_thresh=args.score_thresh, **sizes)
             entry = {"model": model_name, "size": size, **_stages(model, image, args.runs)}
+            ours = entry.pop("outputs")
             if use_tv and model_name == "r50_fpn":
                 weights = Path(tmp) / "r50.pt"
                 image_path = Path(tmp) / "image.npy"
@@ -223,7 +267,7 @@ def main() -> None:
                 np.save(image_path, scene.image)
                 cmd = [str(TV_PYTHON), __file__, "--torchvision-worker", "--image", str(image_path)]
                 cmd += ["--weights", str(weights), "--runs", str(args.runs), "--threads", str(args.threads)]
-                cmd += ["--score-thresh", str(args.score_thresh)]
+                cmd += ["--score-thresh", str(args.score_thresh), "--outputs", str(Path(tmp) / "tv_outputs.pt")]
                 done = subprocess.run(cmd, capture_output=True, text=True, check=False)
                 if done.returncode != 0:
                     entry["torchvision_error"] = done.stderr.strip().splitlines()[-1:]
@@ -233,6 +277,8 @@ def main() -> None:
                     entry["torchvision_runs_s"] = tv["runs_s"]
                     entry["torchvision_detections"] = tv["detections"]
                     entry["ratio_ours_over_torchvision"] = entry["end_to_end_s"] / tv["end_to_end_s"]
+                    theirs = torch.load(Path(tmp) / "tv_outputs.pt", weights_only=True)
+                    entry["outputs_vs_torchvision"] = _compare(ours, theirs)
             report["results"].append(entry)
     report["load_average_end"] = os.getloadavg()
     print(json.dumps(report, indent=2))

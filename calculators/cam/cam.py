@@ -4,7 +4,9 @@ For a network ending in conv features f_k(x, y) -> global average pooling -> lin
 class c is ``S_c = sum_k w_k^c * mean_xy f_k(x, y) + b_c``, so ``S_c = mean_xy M_c(x, y) + b_c`` with the class
 activation map ``M_c(x, y) = sum_k w_k^c f_k(x, y)``: one small matmul on features already computed by the forward
 pass. The weakly supervised box follows the paper's protocol: keep the pixels above 20% of the map's maximum, take
-the box around the largest connected component.
+the box around the largest connected component. ``box_from_map`` also takes the threshold and a component rule
+(the box around every component at least a given fraction of the largest's area), the defaults the
+``ClassActivationMap`` node chose on COCO photos (``benchmarks/cam_localization.py``).
 
 Grad-CAM (Selvaraju et al. 2017) is the fallback for layers that are not followed by GAP + linear:
 ``ReLU(sum_k alpha_k^c A_k)`` with ``alpha_k^c = mean_xy dS_c / dA_k(x, y)``. On a GAP net the gradient is
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 
 BOX_THRESHOLD = 0.2  # "above 20% of the max value of the CAM" (Zhou et al. 2016, Sec. 4.1)
+LARGEST_COMPONENT_ONLY = 1.0  # component_fraction of the paper's rule: the box of the largest component alone
 
 
 def class_activation_maps(features: torch.Tensor, fc_weight: torch.Tensor, classes: torch.Tensor) -> torch.Tensor:
@@ -75,12 +78,16 @@ def upsample_maps(maps: np.ndarray, image_size: tuple[int, int],
     return out
 
 
-def box_from_map(cam: np.ndarray, threshold: float = BOX_THRESHOLD) -> np.ndarray:
-    """The paper's weakly supervised box for one map.
+def box_from_map(cam: np.ndarray, threshold: float = BOX_THRESHOLD,
+                 component_fraction: float = LARGEST_COMPONENT_ONLY) -> np.ndarray:
+    """The weakly supervised box of one map.
 
-    cam: (H, W) float (normalised or not). Keeps pixels >= ``threshold * max``, takes the largest 8-connected
-    component, returns its box (4,) float32 [x1, y1, x2, y2] in pixels (x2/y2 exclusive). A map whose max is
-    <= 0 has no foreground: the box is all zeros.
+    cam: (H, W) float, raw (unnormalised) or [0, 1]. Keeps pixels >= ``threshold * max`` (the paper: 20% of the
+    maximum of the raw map), labels their 8-connected components and returns the box (4,) float32
+    [x1, y1, x2, y2] pixels (x2/y2 exclusive) around the largest component and every other component whose area is
+    at least ``component_fraction`` of the largest's (1.0 = the paper's largest component only; an object that
+    the map splits into pieces is boxed whole at lower fractions). A map whose max is <= 0 has no foreground: the
+    box is all zeros.
     """
     peak = float(cam.max()) if cam.size else 0.0
     if peak <= 0:
@@ -88,20 +95,22 @@ def box_from_map(cam: np.ndarray, threshold: float = BOX_THRESHOLD) -> np.ndarra
     mask = (cam >= threshold * peak).astype(np.uint8)
     count, _, stats, _ = cv2.connectedComponentsWithStats(mask, connectivity=8)
     # row 0 of stats is the background; each row is (x, y, width, height, area)
-    largest = 1 + int(np.argmax(stats[1:count, cv2.CC_STAT_AREA]))
-    x, y, w, h = stats[largest, :4]
-    return np.array([x, y, x + w, y + h], np.float32)
+    components = stats[1:count]
+    areas = components[:, cv2.CC_STAT_AREA]
+    largest = int(np.argmax(areas))
+    if component_fraction < LARGEST_COMPONENT_ONLY:
+        chosen = areas >= component_fraction * areas[largest]
+    else:
+        chosen = np.arange(len(areas)) == largest
+    kept = components[chosen]
+    x1, y1 = kept[:, 0].min(), kept[:, 1].min()
+    x2, y2 = (kept[:, 0] + kept[:, 2]).max(), (kept[:, 1] + kept[:, 3]).max()
+    return np.array([x1, y1, x2, y2], np.float32)
 
 
-def boxes_from_maps(cams: np.ndarray, threshold: float = BOX_THRESHOLD) -> np.ndarray:
+def boxes_from_maps(cams: np.ndarray, threshold: float = BOX_THRESHOLD,
+                    component_fraction: float = LARGEST_COMPONENT_ONLY) -> np.ndarray:
     """(K, H, W) maps -> (K, 4) float32 boxes [x1, y1, x2, y2], one per map (see ``box_from_map``)."""
-    return np.stack([box_from_map(c, threshold) for c in cams]) if len(cams) else np.zeros((0, 4), np.float32)
-
-
-def box_iou(a: np.ndarray, b: np.ndarray) -> float:
-    """IoU of two [x1, y1, x2, y2] boxes."""
-    iw = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
-    ih = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
-    inter = iw * ih
-    union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - inter
-    return float(inter / union) if union > 0 else 0.0
+    if not len(cams):
+        return np.zeros((0, 4), np.float32)
+    return np.stack([box_from_map(c, threshold, component_fraction) for c in cams])

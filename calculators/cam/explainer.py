@@ -96,14 +96,25 @@ class CamExplainer:
             return chosen
         return torch.topk(scores, min(top_k, len(scores))).indices
 
-    def explain(self, x: torch.Tensor, top_k: int = 5, classes: Sequence[int] | None = None) -> CamOutput:
-        """x: (1, 3, S, S) preprocessed image. Maps ``classes`` if given, else the ``top_k`` best classes."""
+    def explain(self, x: torch.Tensor, top_k: int = 5, classes: Sequence[int] | None = None,
+                flip: bool = False) -> CamOutput:
+        """x: (1, 3, S, S) preprocessed image. Maps ``classes`` if given, else the ``top_k`` best classes.
+
+        flip: also run the mirrored image (one batch of two) and average the logits and the maps (the mirrored
+        maps flipped back). A mean of CAMs is the CAM of the mean features, so the identity "mean of M_c plus b_c
+        is the logit" still holds for the averaged outputs. CAM only (not with ``grad_cam_layer``).
+        """
         if x.shape[0] != 1:
             raise ValueError(f"one image at a time, got a batch of {x.shape[0]}")
         if self._hook is not None:
+            if flip:
+                raise ValueError("flip averaging is for CAM; Grad-CAM (grad_cam_layer) maps one image")
             return self._explain_grad_cam(x, top_k, classes)
         with torch.inference_mode():
-            features = self.model.features(x)  # (1, C, h, w)
+            batch = torch.cat([x, torch.flip(x, dims=[3])]) if flip else x
+            features = self.model.features(batch)  # (B, C, h, w), B = 1 or 2
+            if flip:
+                features = torch.stack([features[0], torch.flip(features[1], dims=[2])]).mean(dim=0, keepdim=True)
             logits = self.model.linear(features.mean(dim=(2, 3)))[0]  # (num_classes,)
             scores = self._scores(logits)
             chosen = self._select(scores, top_k, classes)

@@ -10,20 +10,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from calculators.common.boxes import box_iou
+
 from .palm_decode import DetectionArrays
-
-
-def box_iou(box: np.ndarray, boxes: np.ndarray) -> np.ndarray:
-    """IoU of one [xmin, ymin, xmax, ymax] box with each of (N, 4) boxes; 0 where they do not overlap."""
-    ix1 = np.maximum(box[0], boxes[:, 0])
-    iy1 = np.maximum(box[1], boxes[:, 1])
-    ix2 = np.minimum(box[2], boxes[:, 2])
-    iy2 = np.minimum(box[3], boxes[:, 3])
-    inter = np.where((ix2 > ix1) & (iy2 > iy1), (ix2 - ix1) * (iy2 - iy1), 0.0)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
-    union = area + areas - inter
-    return np.where(union > 0, inter / np.where(union > 0, union, 1.0), 0.0)
 
 
 def weighted_nms(
@@ -36,7 +25,7 @@ def weighted_nms(
     remaining = np.arange(len(scores))
     while len(remaining) and (max_num_detections < 0 or len(out_scores) < max_num_detections):
         top = remaining[0]
-        iou = box_iou(boxes[top], boxes[remaining])
+        iou = box_iou(boxes[top][None], boxes[remaining])[0]
         members = remaining[iou > min_suppression_threshold]
         rest = remaining[~(iou > min_suppression_threshold)]
         if len(members):

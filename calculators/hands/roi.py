@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from calculators.common.boxes import box_iou
 from graphflow.types import Detection, NormalizedRect
 
 
@@ -116,15 +117,9 @@ def landmarks_to_hand_roi(landmarks: np.ndarray, image_width: int, image_height:
 
 def rect_iou(a: NormalizedRect, b: NormalizedRect) -> float:
     """Axis-aligned IoU of two rects (rotation ignored, as ``AssociationNormRectCalculator`` does)."""
-    ax1, ay1 = a.x_center - a.width / 2, a.y_center - a.height / 2
-    bx1, by1 = b.x_center - b.width / 2, b.y_center - b.height / 2
-    ix = min(ax1 + a.width, bx1 + b.width) - max(ax1, bx1)
-    iy = min(ay1 + a.height, by1 + b.height) - max(ay1, by1)
-    if ix <= 0 or iy <= 0:
-        return 0.0
-    inter = ix * iy
-    union = a.width * a.height + b.width * b.height - inter
-    return inter / union if union > 0 else 0.0
+    corners = np.array([[r.x_center - r.width / 2, r.y_center - r.height / 2,
+                         r.x_center + r.width / 2, r.y_center + r.height / 2] for r in (a, b)])
+    return float(box_iou(corners[:1], corners[1:])[0, 0])
 
 
 def associate_rects(groups: Sequence[Sequence[NormalizedRect]], min_similarity: float = 0.5) -> list[int]:

@@ -18,8 +18,9 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from calculators.common.boxes import box_iou
+
 from .box_coder import BoxCoder
-from .box_ops import box_iou
 from .roi_align import roi_align
 from .sampling import BELOW_LOW, BETWEEN, match, sample_balanced
 

@@ -1,6 +1,6 @@
 """The Mask R-CNN node: an RGB frame in, one ``Instances`` container (boxes, labels, scores, masks) out.
 
-Pre- and post-processing are the pure functions ``image_to_tensor`` and ``detections_to_instances``; the node only
+Pre- and post-processing are the pure functions ``rgb_to_detector_input`` and ``detections_to_instances``; the node only
 loads the detector in ``open`` and wires its ports to them.
 """
 
@@ -14,16 +14,17 @@ import numpy as np
 import torch
 from torch import nn
 
+from calculators.common.image_checks import check_rgb_image
 from calculators.maskrcnn.shapes_model import load_detector
 from graphflow import Calculator, Context, Input, Output, SideInput, register_calculator
 from graphflow.errors import ConfigError
 from graphflow.types import Instances
 
 
-def image_to_tensor(image: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 RGB -> (3, H, W) float32 in [0, 1], the detector's input convention."""
-    if image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f"expected an (H, W, 3) uint8 RGB image, got {image.shape} {image.dtype}")
+def rgb_to_detector_input(image: np.ndarray) -> torch.Tensor:
+    """(H, W, 3) uint8 RGB -> (3, H, W) float32 in [0, 1], the whole frame as the detector takes it (no resize:
+    the detector resizes and normalises itself; the hands' ``image_to_tensor`` crops an ROI into a fixed size)."""
+    check_rgb_image(image)
     return torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1).float().div_(255.0)
 
 
@@ -123,7 +124,7 @@ class MaskRcnnCalculator(Calculator):
         if image is None:
             return
         with torch.inference_mode():
-            detections = self.model([image_to_tensor(image)])[0]
+            detections = self.model([rgb_to_detector_input(image)])[0]
         instances = detections_to_instances(
             detections,
             image.shape[:2],

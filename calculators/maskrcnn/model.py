@@ -24,7 +24,7 @@ from .losses import box_head_losses, mask_loss, mask_targets, rpn_losses, sample
 from .postprocess import paste_masks_in_image, paste_masks_subpixel, resize_boxes
 from .roi_heads import RoIHeads
 from .rpn import RegionProposalNetwork
-from .transform import batch_images, prepare_image, resize_masks
+from .transform import MaskResize, batch_images, prepare_image, resize_masks
 
 
 @dataclass
@@ -65,6 +65,16 @@ class MaskRCNNConfig:
     sampling_ratio: int = 2
     aligned: bool = False  # torchvision's MultiScaleRoIAlign; Detectron2's ROIAlignV2 is True
     mask_paste: Literal["torchvision", "subpixel"] = "torchvision"  # "subpixel": no rounding of boxes to pixels
+    gt_mask_resize: MaskResize = "nearest"  # training targets; "nearest-exact" keeps masks on their boxes at 1.5x
+
+    @classmethod
+    def from_fields(cls, **values: object) -> MaskRCNNConfig:
+        """The config with ``values`` set (the rest default); a name that is no field is a ``ValueError``
+        listing every unknown one (a typo in an override must not be dropped silently)."""
+        unknown = set(values) - {f.name for f in fields(cls)}
+        if unknown:
+            raise ValueError(f"unknown MaskRCNNConfig fields: {sorted(unknown)}")
+        return cls(**values)  # type: ignore[arg-type]
 
 
 class MaskRCNN(nn.Module):
@@ -127,7 +137,7 @@ class MaskRCNN(nn.Module):
         for img, target, size in zip(images, targets, sizes, strict=True):
             h, w = int(img.shape[-2]), int(img.shape[-1])
             gt_boxes.append(resize_boxes(target["boxes"].to(torch.float32), (h, w), size))
-            gt_masks.append(resize_masks(target["masks"], h, w, c.min_size, c.max_size))
+            gt_masks.append(resize_masks(target["masks"], h, w, c.min_size, c.max_size, c.gt_mask_resize))
         features = self.backbone(batch)
         rpn = self.rpn(
             list(features.values()),
@@ -194,10 +204,6 @@ class MaskRCNN(nn.Module):
         cls_score = state.get("roi_heads.box_predictor.cls_score.weight")
         if cls_score is not None:
             config_overrides.setdefault("num_classes", int(cls_score.shape[0]))
-        names = {f.name for f in fields(MaskRCNNConfig)}
-        unknown = set(config_overrides) - names
-        if unknown:
-            raise ValueError(f"unknown MaskRCNNConfig fields: {sorted(unknown)}")
-        model = cls(MaskRCNNConfig(**config_overrides))  # type: ignore[arg-type]
+        model = cls(MaskRCNNConfig.from_fields(**config_overrides))
         load_checked(model, state, "MaskRCNN (torchvision maskrcnn_resnet50_fpn names)", path)
         return model.eval()

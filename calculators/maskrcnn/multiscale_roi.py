@@ -14,7 +14,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from .box_ops import box_area
+from calculators.common.boxes import box_area
+
 from .roi_align import roi_align
 from .roi_pool import roi_pool
 

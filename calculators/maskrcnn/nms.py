@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from .box_ops import box_iou
+from calculators.common.boxes import box_iou
 
 PER_GROUP_ABOVE = 1000  # batched_nms switches from the coordinate-offset trick to one nms per group
 

@@ -24,12 +24,12 @@ import torch
 from torch import Tensor
 
 
-def _axis_taps(start: Tensor, length: Tensor, grid: Tensor, bins: int, size: int) -> tuple[Tensor, Tensor]:
-    """Bilinear taps along one axis.
+def _sample_positions(start: Tensor, length: Tensor, grid: Tensor, bins: int, size: int) -> tuple[Tensor, Tensor]:
+    """Sample coordinates along one axis: the one rule both RoIAlign paths use.
 
     start, length: (K,) RoI start and extent in feature cells; grid: (K,) samples per bin; bins: output cells.
-    Returns (index, weight), each (K, bins, G, 2): for every bin and sample slot the two neighbouring cell indices
-    and their weights (0 for samples outside the map or slots beyond the RoI's own ``grid``).
+    Returns (pos, valid), each (K, bins, G): the coordinate of every sample slot (bin b, slot g at
+    start + (b + (g + 0.5) / grid) * length / bins), and whether it contributes (inside [-1, size], g < grid).
     """
     num_slots = max(int(grid.max().item()), 1) if grid.numel() else 1
     bin_size = length / bins
@@ -38,6 +38,16 @@ def _axis_taps(start: Tensor, length: Tensor, grid: Tensor, bins: int, size: int
     grid_f = grid.to(start.dtype)[:, None, None]
     pos = start[:, None, None] + cell * bin_size[:, None, None] + (slot + 0.5) * bin_size[:, None, None] / grid_f
     valid = (pos >= -1.0) & (pos <= size) & (slot < grid_f)  # (K, bins, G)
+    return pos, valid
+
+
+def _axis_taps(start: Tensor, length: Tensor, grid: Tensor, bins: int, size: int) -> tuple[Tensor, Tensor]:
+    """Bilinear taps along one axis (arguments as ``_sample_positions``).
+
+    Returns (index, weight), each (K, bins, G, 2): for every bin and sample slot the two neighbouring cell indices
+    and their weights (0 for samples outside the map or slots beyond the RoI's own ``grid``).
+    """
+    pos, valid = _sample_positions(start, length, grid, bins, size)
     pos = pos.clamp(min=0)
     low = pos.floor().to(torch.int64)
     at_edge = low >= size - 1
@@ -62,14 +72,22 @@ def roi_align(
 ) -> Tensor:
     """(N, C, H, W) features, (K, 5) rois [batch_index, x1, y1, x2, y2] in image pixels -> (K, C, ph, pw).
 
-    RoIs are processed in chunks of at most ``MAX_TAPS_PER_CHUNK`` interpolation taps, which only matters for
-    adaptive sampling (``sampling_ratio <= 0``) of large RoIs, e.g. projecting full-resolution masks to 28x28.
+    At inference a fixed ``sampling_ratio`` > 0 (the detector's pooling) runs separably, two small matmuls per
+    RoI on its window (``_roi_align_fixed_grid``). With gradients, or with adaptive sampling (``sampling_ratio``
+    <= 0, e.g. projecting full-resolution masks to 28x28), the sparse matrix of the module docstring is built in
+    chunks of at most ``MAX_TAPS_PER_CHUNK`` taps. ``_roi_align_chunk`` handles both; both read the samples of
+    ``_axis_taps``, and the tests compare the two paths.
     """
     num_images, channels, height, width = features.shape
     out_h, out_w = output_size
     if rois.shape[0] == 0:
         return features.new_zeros((0, channels, out_h, out_w))
     rois = rois.detach().to(features.dtype)
+    if sampling_ratio > 0 and not (torch.is_grad_enabled() and features.requires_grad):
+        # inference with one sample grid for every RoI: separable per-RoI matmuls (training keeps the sparse
+        # matrix: its backward is one sparse product, where per-RoI slices would each scatter a full-size gradient)
+        return _roi_align_fixed_grid(features, rois, output_size, spatial_scale, sampling_ratio, aligned)
+    # otherwise one sparse sampling matrix per chunk of RoIs
     if sampling_ratio > 0:
         taps = torch.full((rois.shape[0],), 4 * out_h * out_w * sampling_ratio**2)
     else:
@@ -89,6 +107,66 @@ def roi_align(
     return pooled[0] if len(pooled) == 1 else torch.cat(pooled)
 
 
+def _roi_geometry(rois: Tensor, spatial_scale: float, aligned: bool) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """(K, 5) rois -> x1, y1, width, height (K,) each in feature cells (half-pixel shift, minimum size 1 cell)."""
+    offset = 0.5 if aligned else 0.0
+    x1 = rois[:, 1] * spatial_scale - offset
+    y1 = rois[:, 2] * spatial_scale - offset
+    roi_w = rois[:, 3] * spatial_scale - offset - x1
+    roi_h = rois[:, 4] * spatial_scale - offset - y1
+    if not aligned:
+        roi_w = roi_w.clamp(min=1.0)
+        roi_h = roi_h.clamp(min=1.0)
+    return x1, y1, roi_w, roi_h
+
+
+def _axis_matrix(taps: tuple[Tensor, Tensor], size: int) -> Tensor:
+    """Per-axis taps (index, weight), each (K, bins, G, 2) -> dense (K, bins, size) interpolation matrices."""
+    index, weight = taps
+    num, bins = index.shape[:2]
+    dense = weight.new_zeros((num, bins, size))
+    return dense.scatter_add_(2, index.reshape(num, bins, -1), weight.reshape(num, bins, -1))
+
+
+def _roi_align_fixed_grid(
+    features: Tensor,
+    rois: Tensor,
+    output_size: tuple[int, int],
+    spatial_scale: float,
+    sampling_ratio: int,
+    aligned: bool,
+) -> Tensor:
+    """RoIAlign with ``sampling_ratio`` > 0, separably: out[k] = A_y[k] . F . A_x[k]^T on the RoI's window.
+
+    A sample's weight is (y weight x y-valid) times (x weight x x-valid), so the bin average is a product of a
+    (ph, H) matrix per axis, built from the same ``_axis_taps`` as the sparse path. Each RoI reads only the rows
+    and columns its taps touch (two small matmuls over the channels), which keeps the reads local.
+    """
+    num_images, channels, height, width = features.shape
+    out_h, out_w = output_size
+    num_rois = rois.shape[0]
+    x1, y1, roi_w, roi_h = _roi_geometry(rois, spatial_scale, aligned)
+    grid = torch.full((num_rois,), sampling_ratio, dtype=torch.int64)
+    y_taps = _axis_taps(y1, roi_h, grid, out_h, height)  # (K, ph, G, 2)
+    x_taps = _axis_taps(x1, roi_w, grid, out_w, width)
+    rows = _axis_matrix(y_taps, height) / sampling_ratio  # (K, ph, H)
+    cols = _axis_matrix(x_taps, width) / sampling_ratio  # (K, pw, W)
+    y_lo = y_taps[0].reshape(num_rois, -1).amin(1).tolist()
+    y_hi = (y_taps[0].reshape(num_rois, -1).amax(1) + 1).tolist()
+    x_lo = x_taps[0].reshape(num_rois, -1).amin(1).tolist()
+    x_hi = (x_taps[0].reshape(num_rois, -1).amax(1) + 1).tolist()
+    batch = rois[:, 0].to(torch.int64).tolist()
+    out = features.new_empty((num_rois, channels, out_h, out_w))
+    for k in range(num_rois):
+        h, w = y_hi[k] - y_lo[k], x_hi[k] - x_lo[k]
+        window = features[batch[k], :, y_lo[k] : y_hi[k], x_lo[k] : x_hi[k]].reshape(channels * h, w)
+        across = torch.mm(window, cols[k, :, x_lo[k] : x_hi[k]].T)  # (C * h, pw): one GEMM over all channels
+        across = across.reshape(channels, h, out_w).transpose(1, 2).reshape(channels * out_w, h)
+        pooled = torch.mm(across, rows[k, :, y_lo[k] : y_hi[k]].T)  # (C * pw, ph)
+        out[k] = pooled.reshape(channels, out_w, out_h).transpose(1, 2)
+    return out
+
+
 def _roi_align_chunk(
     features: Tensor,
     rois: Tensor,
@@ -100,14 +178,7 @@ def _roi_align_chunk(
     num_images, channels, height, width = features.shape
     out_h, out_w = output_size
     num_rois = rois.shape[0]
-    offset = 0.5 if aligned else 0.0
-    x1 = rois[:, 1] * spatial_scale - offset
-    y1 = rois[:, 2] * spatial_scale - offset
-    roi_w = rois[:, 3] * spatial_scale - offset - x1
-    roi_h = rois[:, 4] * spatial_scale - offset - y1
-    if not aligned:
-        roi_w = roi_w.clamp(min=1.0)
-        roi_h = roi_h.clamp(min=1.0)
+    x1, y1, roi_w, roi_h = _roi_geometry(rois, spatial_scale, aligned)
     if sampling_ratio > 0:
         grid_h = torch.full((num_rois,), sampling_ratio, dtype=torch.int64)
         grid_w = grid_h

@@ -9,6 +9,7 @@ height and width, rounded up to a multiple of 32 so every FPN stride divides it.
 from __future__ import annotations
 
 import math
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -37,13 +38,24 @@ def prepare_image(
     )[0]
 
 
-def resize_masks(masks: Tensor, height: int, width: int, min_size: int, max_size: int) -> Tensor:
-    """(N, H, W) uint8 instance masks -> (N, h, w) uint8, nearest-neighbour, same scale as the image."""
+MaskResize = Literal["nearest", "nearest-exact"]
+
+
+def resize_masks(masks: Tensor, height: int, width: int, min_size: int, max_size: int,
+                 mode: MaskResize = "nearest") -> Tensor:
+    """(N, H, W) uint8 instance masks -> (N, h, w) uint8, nearest-neighbour, same scale as the image.
+
+    ``mode``: "nearest" (torchvision's training transform) reads source pixel floor(d / s) for output pixel d, which
+    shifts masks up-left by up to a source pixel at non-integer scales (e.g. 1.5x) against the exactly scaled
+    boxes; "nearest-exact" reads floor((d + 0.5) / s), the pixel whose centre is nearest. Equal at integer scales.
+    """
     scale = resize_scale(height, width, min_size, max_size)
     if masks.shape[0] == 0:
         h, w = math.floor(height * scale), math.floor(width * scale)
         return masks.new_zeros((0, h, w))
-    resized = F.interpolate(masks[:, None].float(), scale_factor=scale, recompute_scale_factor=True)
+    resized = F.interpolate(
+        masks[:, None].float(), scale_factor=scale, mode=mode, recompute_scale_factor=True
+    )
     return resized[:, 0].to(torch.uint8)
 
 

@@ -41,7 +41,8 @@ def test_cam_graph_end_to_end(chelsea, coffee):
     first, second = cams
     assert isinstance(first, ClassActivation)
     assert first.classes[0].index in CAT_CLASSES and second.classes[0].index == 967
-    assert first.cams.shape == (3, *chelsea.shape[:2]) and first.cams_raw.shape == (3, 7, 7)
+    # the node's default input is 384 px: Lite0's stride 32 gives 12x12 maps
+    assert first.cams.shape == (3, *chelsea.shape[:2]) and first.cams_raw.shape == (3, 12, 12)
     assert 0.0 <= first.cams.min() and first.cams.max() <= 1.0
     assert [c.score for c in first.classes] == sorted((c.score for c in first.classes), reverse=True)
     # detections: the CAM boxes, normalised, labelled with the class
@@ -57,7 +58,29 @@ def test_requested_classes_and_grad_cam(coffee):
     (cam,), _, _ = _run_cam_graph([coffee], classes=[281, 967])
     assert [c.index for c in cam.classes] == [281, 967]
     (grad,), _, _ = _run_cam_graph([coffee], top_k=1, grad_cam_layer="_blocks.10")
-    assert grad.classes[0].index == 967 and grad.cams_raw.shape == (1, 14, 14)
+    assert grad.classes[0].index == 967 and grad.cams_raw.shape == (1, 24, 24)  # block 10: stride 16 at 384 px
+
+
+def test_cam_options_are_checked_at_open(chelsea):
+    def node(**options):
+        return {"input_streams": ["image"], "output_streams": ["cam"], "nodes": [
+            {"calculator": "ClassActivationMap", "inputs": {"IMAGE": "image"}, "outputs": {"CAM": "cam"},
+             "options": options}]}
+
+    for bad, match in (({"input_size": 16}, "input_size"), ({"box_threshold": 1.5}, "box_threshold"),
+                       ({"component_fraction": 0.0}, "component_fraction"),
+                       ({"flip": True, "grad_cam_layer": "_blocks.10"}, "flip")):
+        with pytest.raises(Exception, match=match):
+            with Graph.from_yaml(node(**bad)) as graph:
+                graph.start()
+    with Graph.from_yaml(node(input_size=224, flip=True, top_k=1)) as graph:  # the paper's size, flip-averaged
+        poller = graph.poller("cam")
+        graph.start()
+        graph.add_packet("image", chelsea, 0)
+        graph.close_all_inputs()
+        graph.wait_until_done(timeout=60)
+        cam = poller.next().payload
+    assert cam.cams_raw.shape == (1, 7, 7) and cam.classes[0].index in CAT_CLASSES
 
 
 def test_api_top_k_and_gt_known(chelsea, coffee):

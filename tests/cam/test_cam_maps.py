@@ -8,7 +8,6 @@ import torch
 
 from calculators.cam.cam import (
     box_from_map,
-    box_iou,
     boxes_from_maps,
     class_activation_maps,
     grad_cam,
@@ -124,8 +123,27 @@ def test_box_is_the_largest_component_above_20_percent():
     assert boxes_from_maps(np.zeros((0, 4, 4), np.float32)).shape == (0, 4)
 
 
-def test_box_iou():
-    a = np.array([0, 0, 10, 10], np.float32)
-    assert box_iou(a, a) == 1.0
-    assert box_iou(a, np.array([5, 0, 15, 10])) == pytest.approx(50 / 150)
-    assert box_iou(a, np.array([20, 20, 30, 30])) == 0.0
+def test_flip_averaging_is_the_mean_of_both_passes(lite0_classifier, chelsea):
+    x, _ = preprocess_imagenet(chelsea, "full", 224)
+    with CamExplainer(lite0_classifier) as explainer:
+        both = explainer.explain(x, classes=[281, 285], flip=True)
+        plain = explainer.explain(x, classes=[281, 285])
+        mirrored = explainer.explain(torch.flip(x, dims=[3]), classes=[281, 285])
+    np.testing.assert_allclose(both.logits, (plain.logits + mirrored.logits) / 2, rtol=1e-5, atol=1e-5)
+    np.testing.assert_allclose(both.maps, (plain.maps + mirrored.maps[:, :, ::-1]) / 2, rtol=1e-5, atol=1e-5)
+    bias = lite0_classifier.linear.bias.detach().numpy()[[281, 285]]
+    np.testing.assert_allclose(both.maps.mean(axis=(1, 2)) + bias, both.logits[[281, 285]], rtol=1e-4, atol=1e-4)
+
+
+def test_box_components_rule():
+    cam = np.zeros((50, 60), np.float32)
+    cam[10:20, 5:15] = 1.0  # 100 px
+    cam[30:45, 30:55] = 0.5  # 375 px, the largest
+    cam[0:2, 56:60] = 0.5  # 8 px, about 2% of the largest
+    np.testing.assert_array_equal(box_from_map(cam, 0.25), [30, 30, 55, 45])  # the paper: largest only
+    np.testing.assert_array_equal(box_from_map(cam, 0.25, component_fraction=0.2), [5, 10, 55, 45])  # + 100 px one
+    np.testing.assert_array_equal(box_from_map(cam, 0.25, component_fraction=0.01), [5, 0, 60, 45])  # + all three
+    np.testing.assert_array_equal(box_from_map(cam, 0.6, component_fraction=0.2), [5, 10, 15, 20])  # only the peak
+    raw = cam - 0.3  # negative background: 30% of the max (0.21) keeps only the peak; min-max would keep more
+    np.testing.assert_array_equal(box_from_map(raw, 0.3), [5, 10, 15, 20])
+    np.testing.assert_array_equal(box_from_map(normalize_maps(raw[None])[0], 0.3), [30, 30, 55, 45])

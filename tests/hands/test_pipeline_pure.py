@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from calculators.common.boxes import box_iou
 from calculators.hands.anchors import generate_anchors
 from calculators.hands.image_to_tensor import image_to_tensor, pad_roi, roi_in_pixels
 from calculators.hands.landmarks import (
@@ -24,7 +25,7 @@ from calculators.hands.landmarks import (
     project_world_landmarks,
     remove_letterbox,
 )
-from calculators.hands.nms import box_iou, weighted_nms
+from calculators.hands.nms import weighted_nms
 from calculators.hands.palm_decode import DetectionArrays, decode_palm_tensors, sigmoid_scores
 from calculators.hands.palm_decode import remove_letterbox as remove_detection_letterbox
 from calculators.hands.roi import (
@@ -138,7 +139,7 @@ def test_weighted_nms_averages_boxes_but_keeps_the_top_score() -> None:
 def test_weighted_nms_merges_only_above_the_threshold() -> None:
     # IoU of these two is exactly 1/3: merged at 0.3, not at 1/3 (strictly greater)
     dets = _dets([[0.0, 0.0, 1.0, 1.0], [0.5, 0.0, 1.5, 1.0]], [0.9, 0.8])
-    assert box_iou(dets.boxes[0], dets.boxes[1:])[0] == pytest.approx(1 / 3)
+    assert box_iou(dets.boxes[:1], dets.boxes[1:])[0, 0] == pytest.approx(1 / 3)
     assert len(weighted_nms(dets, 0.3)) == 1
     assert len(weighted_nms(dets, 1 / 3 + 1e-6)) == 2
     assert len(weighted_nms(dets, 0.3, max_num_detections=1)) == 1

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from calculators.maskrcnn.mask_rcnn_calculator import detections_to_instances, image_to_tensor
+from calculators.maskrcnn.mask_rcnn_calculator import detections_to_instances, rgb_to_detector_input
 from calculators.maskrcnn.shapes_dataset import CLASS_NAMES, ShapesDataset
 from graphflow.errors import ConfigError, GraphError
 from graphflow.graph import Graph
@@ -75,10 +75,10 @@ def test_bad_options_are_refused_at_open():
 
 def test_pure_pre_and_post_processing():
     image = np.arange(2 * 3 * 3, dtype=np.uint8).reshape(2, 3, 3)
-    tensor = image_to_tensor(image)
+    tensor = rgb_to_detector_input(image)
     assert tensor.shape == (3, 2, 3) and torch.allclose(tensor[1, 0, 2], torch.tensor(7 / 255))
     with pytest.raises(ValueError, match="uint8"):
-        image_to_tensor(image.astype(np.float32))
+        rgb_to_detector_input(image.astype(np.float32))
     detections = {
         "boxes": torch.tensor([[0.0, 0, 2, 2], [1, 1, 3, 2], [0, 0, 1, 1]]),
         "labels": torch.tensor([1, 2, 3]),

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from calculators.common.boxes import box_iou
 from calculators.maskrcnn import nms as nms_module
-from calculators.maskrcnn.box_ops import box_iou
 from calculators.maskrcnn.nms import batched_nms, nms, nms_loop
 
 FIXTURE = Path(__file__).resolve().parents[2] / "tests" / "fixtures" / "maskrcnn_parity.pt"

@@ -58,6 +58,23 @@ def test_roi_align_gradient_reaches_features() -> None:
     assert torch.autograd.gradcheck(lambda f: roi_align(f, rois, (3, 2), 1.0, 2, True), (feature,))
 
 
+def test_grid_sample_path_equals_the_sparse_path(ops: dict) -> None:
+    """The fixed-sampling fast path (grid_sample) against the sparse-matrix path on the same samples."""
+    features, rois = ops["features"], ops["rois"]
+    edge = torch.tensor([[0, -30.0, -30.0, 5.0, 5.0], [0, 10.0, 10.0, 400.0, 400.0], [0, 3.0, 4.0, 3.2, 4.1]])
+    rois = torch.cat([rois, edge.to(rois)])  # partly outside the map, beyond it, thinner than a cell
+    for aligned in (False, True):
+        for ratio in (1, 2, 3):
+            for size in ((7, 7), (14, 14), (3, 5)):
+                fast = roi_align(features, rois, size, 0.25, ratio, aligned)
+                sparse = roi_align_module._roi_align_chunk(features, rois, size, 0.25, ratio, aligned)
+                torch.testing.assert_close(fast, sparse, rtol=1e-5, atol=1e-5)
+    two = torch.cat([features, features.flip(-1)])  # a batch of two images: RoIs read their own image
+    rois2 = torch.cat([rois, rois.clone().index_fill_(1, torch.tensor([0]), 1.0)])
+    torch.testing.assert_close(roi_align(two, rois2, (7, 7), 0.25, 2), roi_align_module._roi_align_chunk(
+        two, rois2, (7, 7), 0.25, 2, False), rtol=1e-5, atol=1e-5)
+
+
 def test_roi_align_no_rois() -> None:
     assert roi_align(torch.zeros((1, 3, 5, 5)), torch.zeros((0, 5)), (7, 7)).shape == (0, 3, 7, 7)
 

@@ -118,6 +118,8 @@ def test_training_script_is_reproducible_from_its_seed(tmp_path):
             lr=0.01,
             warmup=1,
             fpn_channels=16,
+            image_size=160,
+            aligned=True,
             eval_images=2,
             eval_every=0,
             log_every=0,

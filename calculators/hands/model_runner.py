@@ -1,7 +1,8 @@
-"""Runs a hand network on numpy batches: thread count, inference mode, and opt-in ``torch.compile``.
+"""Runs a hand network on numpy batches: backend, threads, inference mode, and opt-in ``torch.compile``.
 
 Shared by ``PalmDetectionModel`` and ``HandLandmarkModel`` (through ``HandModelCalculator``) so both treat model
-choice, threads and compilation alike.
+choice, backend, threads and compilation alike. ``ModelRunner`` is the torch backend; ``make_runner`` picks the
+runner of any backend (``calculators/hands/backends.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from calculators.common.torch_threads import release_torch_threads, request_torch_threads
 from graphflow import Calculator, Context
+
+from .backends import DEFAULT_BACKEND, Backend, OnnxRuntimeRunner, OpenVinoRunner, Runner, check_backend
 
 COMPLEXITY_VARIANTS = {0: "lite", 1: "full"}
 
@@ -35,12 +39,13 @@ class ModelRunner:
     compile, needs a C++ compiler) and a batch of N runs as N single calls, so no shape ever recompiles.
     """
 
+    backend = "torch"
+
     def __init__(self, load: Callable[[], Any], size: int, num_threads: int = 1, compile: bool = False,  # noqa: A002
                  cache_key: str | None = None) -> None:
         import torch
 
-        if num_threads > 0:
-            torch.set_num_threads(num_threads)  # process-wide: torch has one intra-op pool
+        request_torch_threads(self, num_threads, cache_key)  # process-wide: torch has one intra-op pool
         self.compiled = compile
         if compile and cache_key is not None and cache_key in _COMPILED:
             self.net = _COMPILED[cache_key]  # a graph run again reuses the compiled network: no recompile
@@ -64,9 +69,28 @@ class ModelRunner:
             return tuple(torch.cat(ts).numpy() for ts in zip(*parts, strict=True))
 
 
+def make_runner(name: str, backend: str = DEFAULT_BACKEND, num_threads: int = 1,
+                compile: bool = False) -> Runner:  # noqa: A002
+    """The runner of model ``name`` (e.g. "hand_landmark_full") on ``backend``; ``compile`` is torch's only."""
+    from calculators.model_store import load_model, onnx_path
+
+    check_backend(backend)
+    if compile and backend != "torch":
+        raise ValueError(f"compile (torch.compile) applies to backend torch only, not {backend!r}")
+    if backend == "torch":
+        family = name.rsplit("_", 1)[0]
+        size = HAND_MODEL_INPUT_SIZES[family]
+        return ModelRunner(lambda: load_model(name), size, num_threads, compile, cache_key=name)
+    runner_type = OnnxRuntimeRunner if backend == "onnxruntime" else OpenVinoRunner
+    return runner_type(str(onnx_path(name)), num_threads)
+
+
+HAND_MODEL_INPUT_SIZES = {"palm_detection": 192, "hand_landmark": 224}
+
+
 class HandModelCalculator(Calculator):
     """Base of the two network calculators (not registered): loads ``family``_lite/_full from the model store
-    in ``open`` and keeps it in ``self.model`` (a ``ModelRunner``)."""
+    in ``open`` and keeps it in ``self.model`` (a runner of the chosen backend)."""
 
     family: ClassVar[str]  # "palm_detection" or "hand_landmark"
     input_size: ClassVar[int]  # square input side in pixels
@@ -74,14 +98,22 @@ class HandModelCalculator(Calculator):
     @dataclass
     class Options:
         model_complexity: int = 1
-        num_threads: int = 1
-        compile: bool = False  # torch.compile once at open (faster calls, 5-60 s start, needs a C++ compiler)
+        backend: Backend = DEFAULT_BACKEND
+        num_threads: int = 1  # threads of this network (torch: of the process-wide pool; see torch_threads)
+        compile: bool = False  # torch.compile once at open (backend torch; 5-60 s start, needs a C++ compiler)
 
-    model: ModelRunner
+        def __post_init__(self) -> None:
+            if self.compile and self.backend != "torch":
+                raise ValueError(f"compile (torch.compile) applies to backend torch only, not {self.backend!r}")
+            if self.num_threads < 0:
+                raise ValueError(f"num_threads must be >= 0 (0 = the runtime's default), got {self.num_threads}")
+
+    model: Runner
 
     def open(self, ctx: Context) -> None:
-        from calculators.model_store import load_model
-
         name = f"{self.family}_{variant_of(self.options.model_complexity)}"
-        self.model = ModelRunner(lambda: load_model(name), self.input_size, self.options.num_threads,
-                                 self.options.compile, cache_key=name)
+        self.model = make_runner(name, self.options.backend, self.options.num_threads, self.options.compile)
+
+    def close(self, ctx: Context) -> None:
+        if getattr(self, "model", None) is not None:
+            release_torch_threads(self.model)

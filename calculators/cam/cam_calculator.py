@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import torch
 
+from calculators.common.torch_threads import release_torch_threads, request_torch_threads
 from graphflow import Calculator, Context, Input, Output, register_calculator
 from graphflow.types import ClassActivation
 
@@ -56,7 +56,8 @@ class ClassActivationMapCalculator(Calculator):
              crop - "full" (whole frame, maps cover every pixel) or "center" (TF reference 224/256 centre crop;
                     the map is 0 outside the crop)
              box_threshold - fraction of each map's max kept before the largest connected component (paper: 0.2)
-             threads - torch intra-op threads, set when the node opens (0 = leave torch's setting)
+             num_threads - torch intra-op threads (process-wide; calculators.common.torch_threads: the largest
+                 request of the open nodes wins; 0 = no request)
     Example:
       - calculator: ClassActivationMap
         inputs: {IMAGE: image}
@@ -79,13 +80,12 @@ class ClassActivationMapCalculator(Calculator):
         grad_cam_layer: str = ""
         crop: Literal["full", "center"] = "full"
         box_threshold: float = BOX_THRESHOLD
-        threads: int = 1
+        num_threads: int = 1
 
     def open(self, ctx: Context) -> None:
         if self.options.top_k < 1:
             raise ValueError(f"top_k must be >= 1, got {self.options.top_k}")
-        if self.options.threads > 0:
-            torch.set_num_threads(self.options.threads)
+        request_torch_threads(self, self.options.num_threads, "ClassActivationMap")
         classifier = build_classifier(self.options.model, self.options.hand_variant)
         self._explainer = CamExplainer(classifier, self.options.grad_cam_layer)
 
@@ -111,3 +111,4 @@ class ClassActivationMapCalculator(Calculator):
 
     def close(self, ctx: Context) -> None:
         self._explainer.close()  # removes the Grad-CAM forward hook, if one was registered
+        release_torch_threads(self)

@@ -6,8 +6,8 @@ Every calculator that runs torch takes the same option, ``num_threads`` (CAM, Ma
 Rule when nodes disagree: the pool has as many threads as the *largest* request of the nodes currently open
 (``0`` = no request: leave torch's setting alone). No node ever runs with fewer threads than it asked for, and the
 result does not depend on the order in which nodes open; a node asking for fewer than the pool already has is
-told once in the log which node's request wins. Closing a node withdraws its request; the pool shrinks to the
-largest remaining one (or stays as it is when none remains).
+told in the log which node's request wins. Closing a node (``release_torch_threads``) or dropping it withdraws
+its request; the pool shrinks to the largest remaining one (or stays as it is when none remains).
 
 Backends with their own pools (ONNX Runtime, OpenVINO) take ``num_threads`` per network and never touch this.
 """
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import weakref
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +38,8 @@ def request_torch_threads(requester: object, num_threads: int, name: str | None 
         if num_threads == 0:
             _requests.pop(id(requester), None)
             return torch.get_num_threads()
+        if id(requester) not in _requests:  # withdrawn when the requester is garbage-collected, if not before
+            weakref.finalize(requester, _withdraw, id(requester))
         _requests[id(requester)] = (label, num_threads)
         _apply(torch)
         size = torch.get_num_threads()
@@ -49,10 +52,14 @@ def request_torch_threads(requester: object, num_threads: int, name: str | None 
 
 def release_torch_threads(requester: object) -> None:
     """Withdraw ``requester``'s request (call from ``close``); the pool follows the largest remaining one."""
+    _withdraw(id(requester))
+
+
+def _withdraw(key: int) -> None:
     import torch
 
     with _lock:
-        if _requests.pop(id(requester), None) is not None and _requests:
+        if _requests.pop(key, None) is not None and _requests:
             _apply(torch)
 
 

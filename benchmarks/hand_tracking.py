@@ -86,10 +86,10 @@ def stage_breakdown(nodes: dict[str, Any], frames: int, frame_ms_mean: float) ->
 
 
 def measure(frames: list[np.ndarray], static: bool, complexity: int, max_hands: int, runs: int, backend: str,
-            num_threads: int, bar: tqdm, compile_models: bool = False) -> dict[str, Any]:
+            num_threads: int, bar: tqdm) -> dict[str, Any]:
     medians, p95s, with_hands = [], [], 0
     with Hands(static_image_mode=static, max_num_hands=max_hands, model_complexity=complexity, backend=backend,
-               num_threads=num_threads, compile_models=compile_models) as hands:
+               num_threads=num_threads) as hands:
         hands.process(frames[0])  # warm-up (first-call allocations)
         for _ in range(runs):
             hands.reset()  # tracking restarts from the first frame; also a fresh engine run for the node stats
@@ -129,6 +129,16 @@ def run_anchor(video_720p: Path) -> dict[str, Any]:
     return {"mediapipe": small["mediapipe"], "results": small["results"] + large["results"]}
 
 
+def bracketed(before: dict[str, Any], after: dict[str, Any]) -> dict[tuple, dict[str, float]]:
+    """Per (input, complexity, hands): MediaPipe's median and p95 ms, the mean of its runs before and after ours."""
+    cells: dict[tuple, list[dict[str, Any]]] = {}
+    for r in before["results"] + after["results"]:
+        cells.setdefault((r["input"], r["model_complexity"], r["max_num_hands"]), []).append(r)
+    return {k: {"ms_median": round(statistics.mean(r["ms_median"] for r in rs), 2),
+                "ms_p95": round(statistics.mean(r["ms_p95"] for r in rs), 2),
+                "ms_median_runs": [r["ms_median"] for r in rs]} for k, rs in cells.items()}
+
+
 def ratio_table(results: list[dict[str, Any]], backend: str) -> dict[str, dict[str, float]]:
     """{input: {"c0_1hand": ours/theirs, ...}} for one backend."""
     table: dict[str, dict[str, float]] = {}
@@ -159,8 +169,6 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--anchor", action="store_true", help="also run MediaPipe's solution and report ratios")
     ap.add_argument("--model-runs", type=int, default=30, help="calls per model for the per-model numbers")
     ap.add_argument("--no-models", action="store_true", help="skip the per-model numbers")
-    ap.add_argument("--compile", action="store_true",
-                    help="with backend torch: also torch.compile the networks; adds an eager-vs-compiled ratio")
     ap.add_argument("--json", type=Path, help="also write the JSON here")
     a = ap.parse_args(argv)
     torch.set_num_threads(a.num_threads)
@@ -170,7 +178,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "images": (True, image_frames())}
     configs = [(name, *sets[name], b, c, m) for name in a.inputs for b in a.backends for c in a.complexity
                for m in a.max_hands]
-    total = sum(len(f) * a.runs * (2 if a.compile and b == "torch" else 1) for _, _, f, b, _, _ in configs)
+    total = sum(len(f) * a.runs for _, _, f, _, _, _ in configs)
     out: dict[str, Any] = {
         "benchmark": "hand_tracking",
         "command": "python benchmarks/hand_tracking.py " + " ".join(sys.argv[1:] if argv is None else argv),
@@ -191,28 +199,27 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out["machine"].update({pkg: version(pkg) for pkg in ("openvino", "onnxruntime")})
     except Exception:  # versions are informative only
         pass
+    if a.anchor:  # MediaPipe before and after ours; its figure per cell is the mean of the two (load drifts)
+        print("running MediaPipe's solution (its own venv) ...", file=sys.stderr)
+        video_720p = write_video(sets["video_1280x720"][1], home() / "bench" / "hand_video_1280x720.mp4")
+        before = run_anchor(video_720p)
     with tqdm(total=total, desc="hand tracking", unit="frame", file=sys.stderr) as bar:
         for name, static, frames, b, c, m in configs:
             r = measure(frames, static, c, m, a.runs, b, a.num_threads, bar)
-            if a.compile and b == "torch":  # same frames, same process: the compiled networks' ratio to eager
-                rc = measure(frames, static, c, m, a.runs, b, a.num_threads, bar, compile_models=True)
-                r["compiled"] = {k: rc[k] for k in ("ms_median", "ms_p95", "fps", "stages_last_run")}
-                r["compiled"]["ratio_to_eager"] = round(rc["ms_median"] / r["ms_median"], 2)
             out["results"].append({"input": name, "static_image_mode": static, "backend": b,
                                    "model_complexity": c, "max_num_hands": m, **r})
     if a.anchor:
-        print("running MediaPipe's solution (its own venv) ...", file=sys.stderr)
-        anchor = run_anchor(write_video(sets["video_1280x720"][1], home() / "bench" / "hand_video_1280x720.mp4"))
-        out["mediapipe"] = anchor
-        theirs = {(r["input"], r["model_complexity"], r["max_num_hands"]): r for r in anchor["results"]}
+        print("running MediaPipe's solution again (after ours) ...", file=sys.stderr)
+        after = run_anchor(video_720p)
+        out["mediapipe"] = {"before": before, "after": after}
+        theirs = bracketed(before, after)
         for r in out["results"]:
             t = theirs.get((r["input"], r["model_complexity"], r["max_num_hands"]))
             if t:
                 r["mediapipe_ms_median"] = t["ms_median"]
+                r["mediapipe_ms_median_before_after"] = t["ms_median_runs"]
                 r["mediapipe_ms_p95"] = t["ms_p95"]
                 r["ratio_vs_mediapipe"] = round(r["ms_median"] / t["ms_median"], 2)
-                if "compiled" in r:
-                    r["compiled"]["ratio_vs_mediapipe"] = round(r["compiled"]["ms_median"] / t["ms_median"], 2)
         out["ratio_tables"] = {b: ratio_table(out["results"], b) for b in a.backends}
     if not a.no_models:
         print("per-model numbers (benchmarks/hand_models.py) ...", file=sys.stderr)

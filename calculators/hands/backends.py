@@ -7,11 +7,11 @@ returns numpy arrays:
     runner = make_runner("hand_landmark_full", backend="openvino", num_threads=1)
     landmarks, presence, handedness, world = runner(batch)     # batch (N, 3, 224, 224) float32
 
-Which backend, and why the default: per network on one thread (``benchmarks/hand_models.py``), OpenVINO runs the
-palm detectors at 0.9-1.0x the LiteRT interpreter MediaPipe uses and the landmark nets at 1.0-1.2x, ONNX Runtime at
-1.4-1.7x and 1.0-1.4x, torch eager at 1.6-2.5x (figures and commands in ``benchmarks/results/README.md``).
-OpenVINO is therefore ``DEFAULT_BACKEND``, and the README's install brings it. torch stays the reference, the
-training path and the path for CUDA.
+Which backend, and why the default: per network on one thread, interleaved with MediaPipe's LiteRT interpreter in
+one process (``benchmarks/hand_models.py``; 2-core AMD EPYC, 2026-12-01), OpenVINO ran the palm detectors at
+0.85-0.92x LiteRT and the landmark nets at 1.02-1.19x, ONNX Runtime at 1.36-1.50x and 1.15-1.45x, torch eager at
+2.1-3.6x (``benchmarks/results/README.md``). OpenVINO is therefore ``DEFAULT_BACKEND``, and the README's install
+brings it. torch stays the reference, the training path and the path for CUDA.
 
 Threads: ``num_threads`` is per network for ONNX Runtime and OpenVINO (each network its own pool, as MediaPipe's
 XNNPACK interpreters); for torch it goes through ``calculators.common.torch_threads`` (one process-wide pool).
@@ -20,7 +20,6 @@ XNNPACK interpreters); for torch it goes through ``calculators.common.torch_thre
 
 from __future__ import annotations
 
-import importlib
 from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
@@ -60,10 +59,16 @@ def check_backend(backend: str) -> str:
 def import_runtime(backend: str) -> Any:
     """The runtime module of ``backend`` ("onnxruntime" or "openvino"); ``BackendUnavailable`` if missing."""
     try:
-        return importlib.import_module(backend)
+        if backend == "onnxruntime":
+            import onnxruntime as runtime
+        elif backend == "openvino":
+            import openvino as runtime
+        else:
+            raise ValueError(f"backend {backend!r} has no separate runtime")
     except ImportError as exc:
         raise BackendUnavailable(f"backend {backend!r} needs the {backend} package ({exc.msg}): "
                                  f"{INSTALL_HINTS[backend]}, or choose backend: torch") from None
+    return runtime
 
 
 class OnnxRuntimeRunner:

@@ -111,7 +111,6 @@ class Hands:
         smooth_landmarks: bool = False,
         backend: str = DEFAULT_BACKEND,
         num_threads: int = 1,
-        compile_models: bool = False,
         graph_path: str | Path = HAND_TRACKING_GRAPH,
     ) -> None:
         if model_complexity not in (0, 1):
@@ -133,7 +132,6 @@ class Hands:
             "smooth_landmarks": bool(smooth_landmarks),
             "backend": backend,
             "num_threads": int(num_threads),
-            "compile_models": bool(compile_models),
         }
         self.graph_path = Path(graph_path)
         self._graph: Graph | None = None

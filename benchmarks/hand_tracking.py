@@ -15,7 +15,8 @@ stats (last run), their sum, and the rest of the frame time (``engine_and_facade
 delivery, the facade's poller; the lead's engine concern, issue 10). The thread budget is written out: each
 network runs on ``--num-threads`` threads of its own runtime (1 = MediaPipe's setup), OpenCV on 1, everything
 else on the calling thread. MediaPipe decodes the 1280x720 clip from an mp4 written into ``$GRAPHFLOW_HOME/bench``
-(its own OpenCV; speed only, the agreement tests use frames decoded here). Prints JSON (and writes --json PATH).
+(its own OpenCV; speed only, the agreement tests use frames decoded here). MediaPipe runs before and after ours;
+its figure per cell is the mean of the two (a shared box's load drifts). Prints JSON (and writes --json PATH).
 """
 
 from __future__ import annotations

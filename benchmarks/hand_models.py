@@ -8,11 +8,14 @@ against LiteRT.
 
 Variants: ``torch`` (the shipped module: palm NCHW, landmark channels_last, inference_mode), ``torch_cl`` /
 ``torch_nchw`` (the other memory format), ``torch_compile`` (``--compile``:
-``model_store.compile_for_cpu_inference``, inductor with frozen weights; compile time reported). ``--retain-heap``
+``model_store.compile_for_cpu_inference``, inductor with frozen weights; compile time reported), ``onnxruntime`` and
+``openvino`` (the ONNX export of the torch module, ``calculators/hands/backends.py``; each network on ``threads``
+threads of its own runtime). ``--retain-heap``
 sets glibc's mmap/trim thresholds so freed activation buffers stay mapped
 (fewer page faults per call; a process-wide setting, hence opt-in).
 
     python benchmarks/hand_models.py --threads 1 2 --runs 50
+    python benchmarks/hand_models.py --variants torch onnxruntime openvino
 """
 
 from __future__ import annotations
@@ -106,6 +109,18 @@ def _torch_runner(net: torch.nn.Module, x: np.ndarray) -> Callable[[], list[np.n
     return run
 
 
+def _backend_runner(name: str, backend: str, x: np.ndarray, threads: int) -> Callable[[], list[np.ndarray]]:
+    from calculators.hands.model_runner import make_runner
+
+    runner = make_runner(name, backend, num_threads=threads)
+    xc = np.ascontiguousarray(x.transpose(0, 3, 1, 2))  # (1, 3, S, S)
+
+    def run() -> list[np.ndarray]:
+        return list(runner(xc))
+
+    return run
+
+
 def benchmark_model(name: str, threads: int = 1, runs: int = 50, warmup: int = 10,
                     variants: tuple[str, ...] = ("torch",), progress: bool = True) -> list[dict]:
     """Time LiteRT and the torch ``variants`` of model ``name`` on one input, interleaved; one dict per variant.
@@ -128,6 +143,9 @@ def benchmark_model(name: str, threads: int = 1, runs: int = 50, warmup: int = 1
             start = time.perf_counter()
             net = model_store.compile_for_cpu_inference(net, torch.from_numpy(x).permute(0, 3, 1, 2).contiguous())
             extra[variant] = {"compile_s": round(time.perf_counter() - start, 1)}
+        elif variant in ("onnxruntime", "openvino"):
+            runners[variant] = _backend_runner(name, variant, x, threads)
+            continue
         elif variant != "torch":
             raise ValueError(f"unknown variant {variant!r}")
         runners[variant] = _torch_runner(net, x)
@@ -161,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--warmup", type=int, default=10)
     parser.add_argument("--variants", nargs="+", default=["torch"],
-                        choices=["torch", "torch_cl", "torch_nchw", "torch_compile"])
+                        choices=["torch", "torch_cl", "torch_nchw", "torch_compile", "onnxruntime", "openvino"])
     parser.add_argument("--compile", action="store_true", help="add the torch_compile variant (slow to build)")
     parser.add_argument("--retain-heap", action="store_true", help="glibc mallopt: keep freed buffers mapped")
     args = parser.parse_args(argv)

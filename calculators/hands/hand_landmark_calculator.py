@@ -22,8 +22,8 @@ class HandLandmarkModelCalculator(HandModelCalculator):
              PRESENCE - np.ndarray (N,) float32 hand presence probability
              HANDEDNESS - np.ndarray (N,) float32 probability of "Left" (MediaPipe's selfie convention)
              WORLD_LANDMARKS - np.ndarray (N, 63) float32 metres
-    Options: model_complexity - 0 (hand_landmark_lite) or 1 (hand_landmark_full); num_threads - torch threads;
-             compile - torch.compile the network once at open (batches then run as single calls)
+    Options: model_complexity - 0 (hand_landmark_lite) or 1 (hand_landmark_full);
+             backend - torch | onnxruntime | openvino (default); num_threads - threads of the network
     Example:
       - calculator: HandLandmarkModel
         inputs: {TENSOR: hand_input}

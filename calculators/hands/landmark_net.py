@@ -96,8 +96,10 @@ class Pointwise(nn.Conv2d):
         super().__init__(in_channels, out_channels, 1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        # under torch.compile (checked first: the other checks would break the graph) inductor picks the kernels
-        if (not torch.compiler.is_compiling() and x.device.type == "cpu" and x.dtype == torch.float32
+        # under torch.compile (checked first: the other checks would break the graph) inductor picks the kernels;
+        # an ONNX export (tracing) needs the plain conv, which exporters know
+        if (not torch.compiler.is_compiling() and not torch.jit.is_tracing()
+                and x.device.type == "cpu" and x.dtype == torch.float32
                 and torch.backends.mkldnn.is_available() and x.is_contiguous(memory_format=torch.channels_last)):
             return torch.ops.aten.mkldnn_convolution(x, self.weight, self.bias, [0, 0], [1, 1], [1, 1], 1)
         return super().forward(x)

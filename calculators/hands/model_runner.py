@@ -1,7 +1,10 @@
-"""Runs a hand network on numpy batches: thread count, inference mode, and opt-in ``torch.compile``.
+"""Runs a hand network on numpy batches: backend, threads, inference mode.
 
 Shared by ``PalmDetectionModel`` and ``HandLandmarkModel`` (through ``HandModelCalculator``) so both treat model
-choice, threads and compilation alike.
+choice, backend and threads alike. (``torch.compile`` is no longer an option of the graph: end to end it ran
+0.87-1.24x eager, ``benchmarks/results/hand_tracking_compile_2026-11-24.json``, and the OpenVINO default is faster
+than compiled torch; ``model_store.compile_for_cpu_inference`` stays for the networks-alone benchmark.)
+``ModelRunner`` is the torch backend; ``make_runner`` picks the runner of any backend (``backends.py``).
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from calculators.common.torch_threads import release_torch_threads, request_torch_threads
 from graphflow import Calculator, Context
+
+from .backends import DEFAULT_BACKEND, Backend, OnnxRuntimeRunner, OpenVinoRunner, Runner, check_backend
 
 COMPLEXITY_VARIANTS = {0: "lite", 1: "full"}
 
@@ -24,49 +30,41 @@ def variant_of(model_complexity: int) -> str:
     return COMPLEXITY_VARIANTS[model_complexity]
 
 
-_COMPILED: dict[str, Any] = {}  # compiled networks by model name, kept for the process (compiling takes seconds)
-
-
 class ModelRunner:
-    """``runner(batch)`` -> tuple of (N, ...) float32 arrays, one per network output.
+    """The torch backend: ``runner(batch)`` -> tuple of (N, ...) float32 arrays, one per network output.
 
-    batch: (N, 3, size, size) float32. With ``compile=True`` the network is compiled once for batch size 1
-    (``calculators.model_store.compile_for_cpu_inference``: 1.2-1.8x faster than eager on 2 cores, 5-60 s to
-    compile, needs a C++ compiler) and a batch of N runs as N single calls, so no shape ever recompiles.
+    batch: (N, 3, size, size) float32, run in one call under ``torch.inference_mode``. Threads come from the
+    process-wide pool (``calculators.common.torch_threads``).
     """
 
-    def __init__(self, load: Callable[[], Any], size: int, num_threads: int = 1, compile: bool = False,  # noqa: A002
-                 cache_key: str | None = None) -> None:
-        import torch
+    backend = "torch"
 
-        if num_threads > 0:
-            torch.set_num_threads(num_threads)  # process-wide: torch has one intra-op pool
-        self.compiled = compile
-        if compile and cache_key is not None and cache_key in _COMPILED:
-            self.net = _COMPILED[cache_key]  # a graph run again reuses the compiled network: no recompile
-            return
+    def __init__(self, load: Callable[[], Any], num_threads: int = 1, name: str | None = None) -> None:
+        request_torch_threads(self, num_threads, name)  # process-wide: torch has one intra-op pool
         self.net = load()
-        if compile:
-            from calculators.model_store import compile_for_cpu_inference
-
-            self.net = compile_for_cpu_inference(self.net, torch.zeros(1, 3, size, size))
-            if cache_key is not None:
-                _COMPILED[cache_key] = self.net
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
         import torch
 
         x = torch.from_numpy(np.ascontiguousarray(batch, np.float32))
         with torch.inference_mode():
-            if not self.compiled or len(x) == 1:
-                return tuple(t.numpy() for t in self.net(x))
-            parts = [self.net(x[i : i + 1]) for i in range(len(x))]
-            return tuple(torch.cat(ts).numpy() for ts in zip(*parts, strict=True))
+            return tuple(t.numpy() for t in self.net(x))
+
+
+def make_runner(name: str, backend: str = DEFAULT_BACKEND, num_threads: int = 1) -> Runner:
+    """The runner of model ``name`` (e.g. "hand_landmark_full") on ``backend``."""
+    from calculators.model_store import load_model, onnx_path
+
+    check_backend(backend)
+    if backend == "torch":
+        return ModelRunner(lambda: load_model(name), num_threads, name)
+    runner_type = OnnxRuntimeRunner if backend == "onnxruntime" else OpenVinoRunner
+    return runner_type(str(onnx_path(name)), num_threads)
 
 
 class HandModelCalculator(Calculator):
     """Base of the two network calculators (not registered): loads ``family``_lite/_full from the model store
-    in ``open`` and keeps it in ``self.model`` (a ``ModelRunner``)."""
+    in ``open`` and keeps it in ``self.model`` (a runner of the chosen backend)."""
 
     family: ClassVar[str]  # "palm_detection" or "hand_landmark"
     input_size: ClassVar[int]  # square input side in pixels
@@ -74,14 +72,19 @@ class HandModelCalculator(Calculator):
     @dataclass
     class Options:
         model_complexity: int = 1
-        num_threads: int = 1
-        compile: bool = False  # torch.compile once at open (faster calls, 5-60 s start, needs a C++ compiler)
+        backend: Backend = DEFAULT_BACKEND
+        num_threads: int = 1  # threads of this network (torch: of the process-wide pool; see torch_threads)
 
-    model: ModelRunner
+        def __post_init__(self) -> None:
+            if self.num_threads < 0:
+                raise ValueError(f"num_threads must be >= 0 (0 = the runtime's default), got {self.num_threads}")
+
+    model: Runner
 
     def open(self, ctx: Context) -> None:
-        from calculators.model_store import load_model
-
         name = f"{self.family}_{variant_of(self.options.model_complexity)}"
-        self.model = ModelRunner(lambda: load_model(name), self.input_size, self.options.num_threads,
-                                 self.options.compile, cache_key=name)
+        self.model = make_runner(name, self.options.backend, self.options.num_threads)
+
+    def close(self, ctx: Context) -> None:
+        if getattr(self, "model", None) is not None:
+            release_torch_threads(self.model)

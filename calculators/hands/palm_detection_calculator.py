@@ -22,8 +22,8 @@ class PalmDetectionModelCalculator(HandModelCalculator):
     Outputs: REGRESSORS - np.ndarray (N, 2016, 18) float32: box (xc, yc, w, h) and 7 keypoints, pixels of 192
              LOGITS - np.ndarray (N, 2016, 1) float32: raw scores (before the sigmoid)
     Options: model_complexity - 0 (palm_detection_lite) or 1 (palm_detection_full);
-             num_threads - torch intra-op threads (process-wide; 1 is fastest on a shared machine);
-             compile - torch.compile the network once at open
+             backend - torch | onnxruntime | openvino (default; calculators/hands/backends.py);
+             num_threads - threads of the network (1, MediaPipe's setup, is fastest on a shared machine)
     Example:
       - calculator: PalmDetectionModel
         inputs: {TENSOR: palm_input}

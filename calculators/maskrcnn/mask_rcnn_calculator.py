@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 from calculators.common.image_checks import check_rgb_image
+from calculators.common.torch_threads import request_torch_threads
 from calculators.maskrcnn.shapes_model import load_detector
 from graphflow import Calculator, Context, Input, Output, SideInput, register_calculator
 from graphflow.errors import ConfigError
@@ -73,7 +74,8 @@ class MaskRcnnCalculator(Calculator):
       input_size - the detector's resize target (shorter side, longer side capped at ``input_size * 1333 / 800``);
                    0 keeps the checkpoint's own size (128 for "shapes", 800 for torchvision's).
       class_names - overrides the checkpoint's class names (index = label); empty keeps them.
-      num_threads - torch intra-op threads for this node; 0 leaves torch's setting alone.
+      num_threads - torch intra-op threads (process-wide; calculators.common.torch_threads: the largest request
+        of the open nodes wins); 0 leaves torch's setting alone.
     Example:
       - calculator: MaskRcnn
         inputs: {IMAGE: image}
@@ -102,8 +104,7 @@ class MaskRcnnCalculator(Calculator):
             raise ConfigError(f"max_detections must be >= 1, got {opts.max_detections}")
         if opts.input_size < 0:
             raise ConfigError(f"input_size must be >= 0 (0 = the checkpoint's), got {opts.input_size}")
-        if opts.num_threads > 0:
-            torch.set_num_threads(opts.num_threads)
+        request_torch_threads(self, opts.num_threads, "MaskRCNN")
         shared = ctx.side("MODEL")
         if shared is not None:
             self.model: nn.Module = shared.eval()

@@ -16,7 +16,9 @@ The options mean what they mean in MediaPipe 0.10.21, so results compare one to 
 1: full), ``min_detection_confidence`` (palm detector score threshold), ``min_tracking_confidence`` (hand presence
 threshold, which also applies in static mode). ``mirrored_input=True`` keeps MediaPipe's handedness convention (the
 image is assumed to come from a selfie camera, i.e. mirrored); pass False for a non-mirrored camera to get the
-anatomical hand. Extras: ``smooth_landmarks`` (One-Euro, off as in MediaPipe) and ``num_threads`` (torch threads).
+anatomical hand. Extras: ``smooth_landmarks`` (One-Euro, off as in MediaPipe), ``backend`` (who runs the two
+networks: ``"openvino"``, the default and the fastest, ``"onnxruntime"``, or ``"torch"``, the reference; see
+``calculators/hands/backends.py``) and ``num_threads`` (threads of each network; MediaPipe uses one).
 
 This is a thin facade: every call feeds one frame to ``graphs/hand_tracking.yaml`` run by the engine (inline
 executor, so the work happens in the calling thread) and collects that frame's outputs. ``process`` may be called
@@ -34,6 +36,7 @@ from typing import Any
 
 import numpy as np
 
+from calculators.hands.backends import DEFAULT_BACKEND, check_backend
 from graphflow import Graph, Packet
 from graphflow.poller import OutputPoller
 from graphflow.types import Detection, HandLandmarks, NormalizedRect
@@ -130,12 +133,13 @@ class Hands:
         mirrored_input: bool = True,
         *,
         smooth_landmarks: bool = False,
+        backend: str = DEFAULT_BACKEND,
         num_threads: int = 1,
-        compile_models: bool = False,
         graph_path: str | Path = HAND_TRACKING_GRAPH,
     ) -> None:
         if model_complexity not in (0, 1):
             raise ValueError(f"model_complexity must be 0 or 1, got {model_complexity}")
+        check_backend(backend)
         if max_num_hands < 1:
             raise ValueError(f"max_num_hands must be at least 1, got {max_num_hands}")
         for name, value in (("min_detection_confidence", min_detection_confidence),
@@ -150,8 +154,8 @@ class Hands:
             "min_tracking_confidence": float(min_tracking_confidence),
             "mirrored_input": bool(mirrored_input),
             "smooth_landmarks": bool(smooth_landmarks),
+            "backend": backend,
             "num_threads": int(num_threads),
-            "compile_models": bool(compile_models),
         }
         self.graph_path = Path(graph_path)
         graph_file, options = self.graph_path, dict(self.options)

@@ -9,6 +9,10 @@ complexity we run ``graphs/hand_tracking.yaml`` with the same options and requir
   palms and from landmarks) with median <= 2e-3 and worst <= 1e-2;
 - video: the per-frame hand count (and palm detection count) matches on >= 95% of frames, landmarks within the
   same bounds, and the handedness label of every matched hand agrees.
+
+Static agreement holds for every backend (torch, onnxruntime, openvino), with the issue's tighter landmark bound:
+per-hand landmark x, y max-abs difference median <= 1e-3, worst <= 5e-3. Tracking agreement per backend is in
+``test_tracking_agreement.py`` (held to MediaPipe's own sensitivity, not to a fixed bound).
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import numpy as np
 import pytest
 import torch
 
+from calculators.hands.backends import BACKENDS
 from graphflow import Graph
 from graphflow.types import Detection, NormalizedRect
 
@@ -39,6 +44,7 @@ ROTATION_BOUND_RAD = 0.02
 WORLD_MEDIAN_M, WORLD_WORST_M = 2e-3, 5e-3
 HANDEDNESS_SCORE_BOUND = 0.025
 STREAMS = ("hands", "palm_detections", "hand_rois_from_palms", "hand_rois_from_landmarks")
+STATIC_LANDMARK_MEDIAN, STATIC_LANDMARK_WORST = 1e-3, 5e-3  # issue 11, every backend
 
 
 @cache
@@ -115,8 +121,9 @@ def assert_within(name: str, diffs: list[float]) -> None:
         f"over {len(diffs)}")
 
 
+@pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("complexity", [0, 1])
-def test_static_images_agree_with_mediapipe(complexity: int) -> None:
+def test_static_images_agree_with_mediapipe(complexity: int, backend: str) -> None:
     ref = reference()
     names = sorted(ref["images"])
     assert len(names) == 23
@@ -128,6 +135,7 @@ def test_static_images_agree_with_mediapipe(complexity: int) -> None:
         max_num_hands=settings["max_num_hands"],
         min_detection_confidence=settings["min_detection_confidence"],
         min_tracking_confidence=settings["min_tracking_confidence"],
+        backend=backend,
     )
     diffs: dict[str, list[float]] = {"landmarks": [], "landmark z": [], "palm detections": [], "palm ROIs": [],
                                      "landmark ROIs": []}
@@ -154,7 +162,11 @@ def test_static_images_agree_with_mediapipe(complexity: int) -> None:
             diffs["landmark ROIs"].append(rect_diff(ours, theirs, *size))
             rotations.append(rotation_diff(ours, theirs))
     for key, values in diffs.items():
-        assert_within(f"complexity {complexity} {key}", values)
+        assert_within(f"complexity {complexity} {backend} {key}", values)
+    lm = diffs["landmarks"]
+    assert np.median(lm) <= STATIC_LANDMARK_MEDIAN and max(lm) <= STATIC_LANDMARK_WORST, (
+        f"{backend}: landmarks median {np.median(lm):.2e} (bound {STATIC_LANDMARK_MEDIAN}), worst {max(lm):.2e} "
+        f"(bound {STATIC_LANDMARK_WORST})")
     assert max(rotations) <= ROTATION_BOUND_RAD, f"ROI rotation differs by up to {max(rotations):.3f} rad"
     assert np.median(world) <= WORLD_MEDIAN_M and max(world) <= WORLD_WORST_M, (
         f"world landmarks: median {np.median(world):.2e} m, worst {max(world):.2e} m")

@@ -15,6 +15,7 @@ The in-process executors ignore groups (a grouped graph runs unchanged in one pr
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -85,8 +86,10 @@ def read_executor(data: dict[str, Any], src: str) -> ExecutorSpec | None:
     return ExecutorSpec(kind, loc, address)
 
 
-def read_groups(data: dict[str, Any], src: str) -> dict[str, GroupSpec]:
-    """The graph's ``groups:`` mapping, each option checked."""
+def read_groups(data: dict[str, Any], src: str,
+                resolve: Callable[[Any, Any, Any], Any] = lambda v, c, k: v) -> dict[str, GroupSpec]:
+    """The graph's ``groups:`` mapping, each option checked (``resolve(value, container, key)`` resolves
+    ``$option`` references)."""
     raw = data.get("groups")
     if raw is None:
         return {}
@@ -106,6 +109,7 @@ def read_groups(data: dict[str, Any], src: str) -> dict[str, GroupSpec]:
         group = GroupSpec(name, loc)
         for key, value in options.items():
             kloc = _loc(src, options, key)
+            value = resolve(value, options, key)
             if key not in GROUP_KEYS:
                 import difflib
 

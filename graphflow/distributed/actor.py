@@ -34,6 +34,7 @@ from .partition import DRIVER, Part
 
 JOIN_TIMEOUT_S = 5.0
 RETRY_S = 0.1  # pause before retrying a transfer to a peer that is restarting
+PEER_CHECK_S = 2.0  # a transfer unanswered this long: check whether the receiver restarted meanwhile
 
 
 def engine_has_bounds() -> bool:
@@ -135,7 +136,10 @@ class PartRunner:
             for box in self.inboxes.values():
                 box.close()
             try:
-                self.graph.stop(timeout)
+                if self.part.graph.nodes:
+                    self.graph.stop(timeout)
+                else:
+                    self.graph.cancel()  # node-less: nothing to drain (see _finish_loop)
             except Exception as exc:  # noqa: BLE001 - reported to the driver
                 self._fail(exc)
             self._close_outboxes()
@@ -164,15 +168,17 @@ class PartRunner:
                 "inboxes": {k: b.stats() for k, b in self.inboxes.items()}}
 
     # ---- data (from peers) ----------------------------------------------------------------------------------
-    def push(self, edge_id: str, incarnation: str, batch: list[tuple]) -> int:
-        """Accept a batch into the engine; returns the items accepted, -1 if this part failed or ended."""
+    def push(self, edge_id: str, incarnation: str, batch: list[tuple]) -> tuple[int, str]:
+        """Accept a batch into the engine; returns (items accepted or -1 if this part failed or ended, this
+        actor's incarnation)."""
         while not self.started.wait(WAIT_SLICE_S):
             if self.aborted:
-                return -1
+                return -1, self.incarnation
         try:
-            return self.inboxes[edge_id].deliver(incarnation, batch, lambda: self.aborted or self.error is not None)
+            box = self.inboxes[edge_id]
+            return box.deliver(incarnation, batch, lambda: self.aborted or self.error is not None), self.incarnation
         except (GraphError, BridgeAborted, RuntimeError):
-            return -1  # the part failed or was stopped: the driver hears it from wait_done
+            return -1, self.incarnation  # the part failed or was stopped: the driver hears it from wait_done
 
     def pull(self, edge_id: str, ack: int, timeout: float) -> tuple[str, list[tuple]]:
         box = self.outboxes[edge_id]
@@ -183,6 +189,7 @@ class PartRunner:
     # ---- transports -----------------------------------------------------------------------------------------
     def _push_loop(self, box: Outbox) -> None:
         peer = self.peers[box.edge.dst]
+        receiver: str | None = None  # the receiver's incarnation, from its last answer
         while not self.aborted:
             batch = box.take(WAIT_SLICE_S)
             if not batch:
@@ -190,16 +197,24 @@ class PartRunner:
                     return
                 continue
             ref = peer.push.remote(box.edge.id, self.incarnation, batch)
+            waited = 0.0
             while not self.aborted:
                 ready, _ = ray.wait([ref], timeout=WAIT_SLICE_S)
                 if ready:
                     break
+                waited += WAIT_SLICE_S
+                if waited >= PEER_CHECK_S and receiver is not None and self._peer_restarted(peer, receiver):
+                    ray.cancel(ref)  # it was addressed to an incarnation that died: Ray may never answer
+                    break
             if self.aborted:
                 return
             try:
-                accepted = ray.get(ref)
-            except RayActorError:  # the receiver died; if it restarts, later batches go to the new one
+                accepted, receiver = ray.get(ref, timeout=0) if ready else (None, None)
+            except (RayActorError, GetTimeoutError, ray.exceptions.TaskCancelledError):
+                accepted = None
+            if accepted is None:  # the receiver died; if it restarts, later batches go to the new one
                 box.ack(len(batch), lost=sum(1 for item in batch if item[2] == PACKET))
+                receiver = None
                 time.sleep(RETRY_S)
                 continue
             if accepted < 0:
@@ -207,6 +222,13 @@ class PartRunner:
             box.ack(len(batch))
             if batch[-1][2] != PACKET and batch[-1][1] >= DONE_US:
                 return
+
+    @staticmethod
+    def _peer_restarted(peer: Any, known: str) -> bool:
+        try:
+            return ray.get(peer.ping.remote(), timeout=PEER_CHECK_S)["incarnation"] != known
+        except (RayActorError, GetTimeoutError):
+            return False  # down or busy: keep waiting (the driver decides whether the graph fails)
 
     def _pull_loop(self, box: Inbox) -> None:
         peer = self.peers[box.edge.src]
@@ -239,6 +261,9 @@ class PartRunner:
             time.sleep(0.01)
         while not self.aborted:
             try:
+                if not self.part.graph.nodes:  # nothing to drain (observers run synchronously); the engine's
+                    graph.cancel()  # wait_until_done never sees a node-less graph finish
+                    break
                 graph.wait_until_done(timeout=0.2)
                 break
             except GraphTimeoutError:

@@ -1,8 +1,9 @@
 """The two ends of a bridge edge: ``Outbox`` in the sending part, ``Inbox`` in the receiving part.
 
 An item is ``(seq, ts_us, kind, payload, put_ns)``; ``kind`` is ``PACKET`` or ``BOUND`` (a bound-only message:
-no packet below ``ts_us`` will follow; ``DONE_US`` closes the stream). ``seq`` counts items per edge and sender
-incarnation, so the receiver checks order itself instead of trusting the transport.
+no packet below ``ts_us`` will follow; ``DONE_US`` closes the stream). ``seq`` numbers the items an edge sends
+(per sender incarnation, assigned as they leave the outbox, so sender-side drops leave no gap): the receiver checks
+order itself instead of trusting the transport, and counts gaps as packets lost on the way.
 
 Queue rules (``Edge.policy``), enforced before anything is serialised:
 
@@ -103,8 +104,7 @@ class Outbox:
             else:
                 while len(self.items) + self.unacked >= self.edge.capacity and not self.aborted:
                     self.cond.wait(WAIT_SLICE_S)
-            self.seq += 1
-            self.items.append((self.seq, ts, PACKET, payload, time.time_ns()))
+            self.items.append((ts, PACKET, payload, time.time_ns()))
             self.queued_packets += 1
             self.packets += 1
             self.bytes += payload_bytes(payload)
@@ -113,7 +113,7 @@ class Outbox:
 
     def _drop_oldest_packet(self) -> None:
         for k, item in enumerate(self.items):
-            if item[2] == PACKET:
+            if item[1] == PACKET:
                 del self.items[k]
                 self.queued_packets -= 1
                 self.drops += 1
@@ -125,12 +125,9 @@ class Outbox:
             if self.aborted or self.done or ts <= self.last_bound:
                 return
             self.last_bound = ts
-            if self.items and self.items[-1][2] == BOUND:
-                seq = self.items.pop()[0]
-            else:
-                self.seq += 1
-                seq = self.seq
-            self.items.append((seq, ts, BOUND, None, time.time_ns()))
+            if self.items and self.items[-1][1] == BOUND:
+                self.items.pop()
+            self.items.append((ts, BOUND, None, time.time_ns()))
             self.bounds += 1
             self.done = ts >= DONE_US
             self.cond.notify_all()
@@ -148,7 +145,10 @@ class Outbox:
                 self.cond.wait(timeout)
             if self.aborted:
                 return []
-            batch = [self.items.popleft() for _ in range(min(MAX_BATCH, len(self.items)))]
+            batch = []
+            for _ in range(min(MAX_BATCH, len(self.items))):  # numbered as they leave: drops leave no gap
+                self.seq += 1
+                batch.append((self.seq, *self.items.popleft()))
             self.queued_packets -= sum(1 for item in batch if item[2] == PACKET)
             if not self.edge.dropping:
                 self.unacked += len(batch)
@@ -190,7 +190,7 @@ class Inbox:
         self.next_seq = 1
         self.last_ts = -(2**63)
         self.closed = False
-        self.received = self.lost = self.duplicates = self.discarded = 0
+        self.received = self.gaps = self.duplicates = self.discarded = 0
         self.latencies_ns: deque[int] = deque(maxlen=LATENCY_SAMPLES)
 
     def deliver(self, incarnation: str, batch: list[tuple], aborted: Callable[[], bool]) -> int:
@@ -206,7 +206,7 @@ class Inbox:
                     self.duplicates += 1
                     continue
                 if seq > self.next_seq:
-                    self.lost += seq - self.next_seq  # items the sender lost (its actor restarted mid-stream)
+                    self.gaps += seq - self.next_seq  # items that never came (lost on the way)
                 self.next_seq = seq + 1
                 if self.closed:
                     self.discarded += 1  # arrived after the part was stopped
@@ -249,6 +249,6 @@ class Inbox:
         def pct(q: float) -> float:
             return lat[min(len(lat) - 1, round(q * (len(lat) - 1)))] / 1000.0 if lat else 0.0
 
-        return {"received": self.received, "lost": self.lost, "duplicates": self.duplicates,
+        return {"received": self.received, "seq_gaps": self.gaps, "duplicates": self.duplicates,
                 "discarded_after_stop": self.discarded,
                 "latency_us": {"p50": pct(0.5), "p99": pct(0.99), "max": lat[-1] / 1000.0 if lat else 0.0}}

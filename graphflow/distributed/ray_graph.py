@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import GetTimeoutError, RayActorError, RayError
+from ray.exceptions import ActorUnavailableError, GetTimeoutError, RayActorError, RayError
 
 from ..config import GraphSpec, load_graph
 from ..errors import ConfigError, GraphError, GraphflowError, GraphTimeoutError
@@ -251,8 +251,18 @@ class RayGraph:
     def _restart(self, name: str) -> bool:
         """Ray restarts a dead actor with its constructor; reconnect it and start its part again."""
         self.restarts[name] += 1
+        deadline = time.monotonic() + PLACEMENT_TIMEOUT_S
+        while True:
+            try:
+                ray.get(self.actors[name].ping.remote(), timeout=CONNECT_TIMEOUT_S)
+                break
+            except (ActorUnavailableError, GetTimeoutError):  # still restarting
+                if time.monotonic() > deadline or self._state != "running":
+                    return False
+                time.sleep(MONITOR_SLICE_S)
+            except RayError:
+                return False
         try:
-            ray.get(self.actors[name].ping.remote(), timeout=PLACEMENT_TIMEOUT_S)
             self._start_actors([name])
         except (RayError, GraphError):
             return False
@@ -461,7 +471,7 @@ def merge_stats(parts: dict[str, dict[str, Any]], restarts: dict[str, int]) -> d
             drops += out["drops"] + out["lost"]
         for edge, inn in st["inboxes"].items():
             bridges.setdefault(edge, {}).update(inn)
-            drops += inn["lost"]
+            drops += inn["seq_gaps"]
         if name != DRIVER:
             groups[name] = {"pid": st["pid"], "state": st["state"], "restarts": restarts.get(name, 0),
                             "incarnation": st["incarnation"]}

@@ -94,7 +94,7 @@ class PartRunner:
 
     # ---- control (from the driver) --------------------------------------------------------------------------
     def ping(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "incarnation": self.incarnation, "node_ip": ray.util.get_node_ip_address()}
+        return {"pid": os.getpid(), "incarnation": self.incarnation, "node_id": ray.get_runtime_context().get_node_id()}
 
     def connect(self, peers: dict[str, Any]) -> None:
         self.peers = dict(peers)
@@ -163,7 +163,7 @@ class PartRunner:
         return stuck + [t.name for t in self.threads if t.is_alive()]
 
     def stats(self) -> dict[str, Any]:
-        return {"graph": self.graph.stats(), "incarnation": self.incarnation, "pid": os.getpid(),
+        return {"graph": self.graph.stats(), **self.ping(),
                 "state": self.state, "outboxes": {k: b.stats() for k, b in self.outboxes.items()},
                 "inboxes": {k: b.stats() for k, b in self.inboxes.items()}}
 

@@ -473,8 +473,8 @@ def merge_stats(parts: dict[str, dict[str, Any]], restarts: dict[str, int]) -> d
             bridges.setdefault(edge, {}).update(inn)
             drops += inn["seq_gaps"]
         if name != DRIVER:
-            groups[name] = {"pid": st["pid"], "state": st["state"], "restarts": restarts.get(name, 0),
-                            "incarnation": st["incarnation"]}
+            groups[name] = {"pid": st["pid"], "node_id": st["node_id"], "state": st["state"],
+                            "restarts": restarts.get(name, 0), "incarnation": st["incarnation"]}
     driver = parts[DRIVER]["graph"]
     return {"nodes": nodes, "streams": streams, "pollers": driver.get("pollers", {}), "drops_total": drops,
             "deadlock_reliefs": sum(p["graph"].get("deadlock_reliefs", 0) for p in parts.values()),

@@ -51,6 +51,10 @@ def clean(ray_session):
     finally:
         signal.alarm(0)
         signal.signal(signal.SIGALRM, previous)
+    _wait_clean(before)
+
+
+def _wait_clean(before: set[threading.Thread]) -> None:
     deadline = time.monotonic() + 10.0
     while True:
         threads = [t.name for t in threading.enumerate() if t not in before and t.name.startswith("graphflow")]
@@ -60,3 +64,17 @@ def clean(ray_session):
         if time.monotonic() > deadline:
             raise AssertionError(f"left behind: threads {threads}, actors {actors}")
         time.sleep(0.05)
+
+
+@pytest.fixture
+def clean_cluster():
+    """``clean`` for a module that brings its own Ray (a simulated cluster)."""
+    before = set(threading.enumerate())
+    previous = signal.signal(signal.SIGALRM, _on_alarm)
+    signal.alarm(TEST_TIMEOUT_S)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    _wait_clean(before)

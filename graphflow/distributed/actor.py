@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import inspect
 import os
+import sys
 import threading
 import time
 import traceback
@@ -34,6 +35,7 @@ from .partition import DRIVER, Part
 
 JOIN_TIMEOUT_S = 5.0
 RETRY_S = 0.1  # pause before retrying a transfer to a peer that is restarting
+SWITCH_INTERVAL_S = 0.0005  # in a group's actor: bridge threads get the GIL soon even while a node computes
 PEER_CHECK_S = 2.0  # a transfer unanswered this long: check whether the receiver restarted meanwhile
 
 
@@ -56,6 +58,8 @@ class PartRunner:
     def __init__(self, part: Part, trace: str | None = None) -> None:
         self.part = part
         self.is_driver = part.name == DRIVER
+        if not self.is_driver:  # the actor's process is ours; the driver's belongs to the application
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.incarnation = uuid.uuid4().hex
         self.graph = Graph(part.graph, executor="threads", trace=trace)
         self.bounds = engine_has_bounds()

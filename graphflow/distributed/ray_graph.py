@@ -276,6 +276,8 @@ class RayGraph:
         self._cancel_actors()
 
     def _cancel_actors(self) -> None:
+        if not self.actors:
+            return  # nothing was created (and any ray call here would start a local Ray)
         refs = [actor.cancel.remote() for actor in self.actors.values()]
         try:
             ray.wait(refs, num_returns=len(refs), timeout=10.0)
@@ -379,7 +381,8 @@ class RayGraph:
             refs = [actor.stop.remote(timeout) for actor in self.actors.values()]
             self.driver.stop(timeout)
             try:
-                ray.wait(refs, num_returns=len(refs), timeout=timeout)
+                if refs:
+                    ray.wait(refs, num_returns=len(refs), timeout=timeout)
             except RayError:
                 pass
         self.close(timeout)

@@ -221,8 +221,9 @@ class PartRunner:
                 receiver = None
                 time.sleep(RETRY_S)
                 continue
-            if accepted < 0:
-                return  # the receiving part failed or ended
+            if accepted < 0:  # the receiving part failed or ended: nothing more will be taken from this edge
+                box.abort()  # (so a producer waiting for credit is released)
+                return
             box.ack(len(batch))
             if batch[-1][2] != PACKET and batch[-1][1] >= DONE_US:
                 return
@@ -299,7 +300,7 @@ class PartRunner:
             box.put_bound(DONE_US)
         deadline = time.monotonic() + JOIN_TIMEOUT_S
         while not self.aborted and time.monotonic() < deadline:  # until the receivers have the DONEs
-            if all(b.finished and b.unacked == 0 for b in self.outboxes.values()):
+            if all(b.aborted or (b.finished and b.unacked == 0) for b in self.outboxes.values()):
                 break
             time.sleep(0.005)
 

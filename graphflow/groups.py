@@ -87,8 +87,8 @@ def read_executor(data: dict[str, Any], src: str) -> ExecutorSpec | None:
 
 
 def read_groups(data: dict[str, Any], src: str,
-                resolve: Callable[[Any, Any, Any], Any] = lambda v, c, k: v) -> dict[str, GroupSpec]:
-    """The graph's ``groups:`` mapping, each option checked (``resolve(value, container, key)`` resolves
+                refs: Callable[[Any, Any, Any], Any] = lambda v, c, k: v) -> dict[str, GroupSpec]:
+    """The graph's ``groups:`` mapping, each option checked (``refs(value, container, key)`` resolves
     ``$option`` references)."""
     raw = data.get("groups")
     if raw is None:
@@ -109,7 +109,7 @@ def read_groups(data: dict[str, Any], src: str,
         group = GroupSpec(name, loc)
         for key, value in options.items():
             kloc = _loc(src, options, key)
-            value = resolve(value, options, key)
+            value = refs(value, options, key)
             if key not in GROUP_KEYS:
                 import difflib
 

@@ -55,13 +55,13 @@ def error_info(exc: BaseException, part: str) -> dict[str, Any]:
 
 
 class PartRunner:
-    def __init__(self, part: Part, trace: str | None = None) -> None:
+    def __init__(self, part: Part, lossless: bool = False) -> None:
         self.part = part
         self.is_driver = part.name == DRIVER
         if not self.is_driver:  # the actor's process is ours; the driver's belongs to the application
             sys.setswitchinterval(SWITCH_INTERVAL_S)
         self.incarnation = uuid.uuid4().hex
-        self.graph = Graph(part.graph, executor="threads", trace=trace)
+        self.graph = Graph(part.graph, executor="threads", lossless=lossless)
         self.bounds = engine_has_bounds()
         self.outboxes = {e.id: Outbox(e) for e in part.outputs}
         set_bound = self.graph.set_input_bound if self.bounds else None  # type: ignore[attr-defined]
@@ -80,6 +80,8 @@ class PartRunner:
         self.state = "new"
         self.error: dict[str, Any] | None = None
         self.threads: list[threading.Thread] = []
+        self.tracing = False
+        self.trace_doc: dict[str, Any] | None = None
 
     def _observe(self, stream: str, boxes: list[Outbox]) -> None:
         def on_packet(packet: Any) -> None:
@@ -103,10 +105,14 @@ class PartRunner:
     def connect(self, peers: dict[str, Any]) -> None:
         self.peers = dict(peers)
 
-    def start(self, side_packets: dict[str, Any] | None = None) -> dict[str, Any]:
-        """Open the part's nodes and start its transports. Returns ``ping()``; raises on a failing ``open``."""
+    def start(self, side_packets: dict[str, Any] | None = None, trace: bool = False) -> dict[str, Any]:
+        """Open the part's nodes and start its transports (and a trace capture). Returns ``ping()``; raises on a
+        failing ``open``."""
         try:
             self.graph.start(side_packets or {})
+            if trace:
+                self.graph.start_trace()
+                self.tracing = True
         except Exception as exc:
             self._fail(exc)
             raise
@@ -165,6 +171,15 @@ class PartRunner:
             if t is not threading.current_thread():
                 t.join(max(0.0, deadline - time.monotonic()))
         return stuck + [t.name for t in self.threads if t.is_alive()]
+
+    def trace(self) -> dict[str, Any] | None:
+        """The part's trace document (``Graph.stop_trace``), with this process's pid on every event."""
+        if self.tracing and self.trace_doc is None:
+            try:
+                self.trace_doc = self.graph.stop_trace()
+            except Exception:  # noqa: BLE001 - a trace is a diagnostic; the run's result does not depend on it
+                self.trace_doc = {"traceEvents": []}
+        return self.trace_doc
 
     def stats(self) -> dict[str, Any]:
         return {"graph": self.graph.stats(), **self.ping(),

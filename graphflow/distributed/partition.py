@@ -58,15 +58,17 @@ def part_of(validated: ValidatedGraph, node: str | None) -> str:
     return validated.node(node).spec.group or DRIVER
 
 
-def edge_rule(validated: ValidatedGraph, stream: str, dst: str) -> tuple[str, int]:
+def edge_rule(validated: ValidatedGraph, stream: str, dst: str, lossless: bool = False) -> tuple[str, int]:
     """The sender-side queue rule of ``stream`` into part ``dst``, from its consumers' queue settings there.
 
     A ``block`` consumer makes the edge ``block`` with the smallest such queue as credit (the receiver would wait
     anyway). Otherwise the edge drops at the sender: ``latest_only`` if every consumer is, else ``drop_oldest``,
     keeping as many packets as the largest consumer queue (no consumer loses more than it would in one process).
-    The application's pollers/observers in the driver count as a ``block`` consumer of the default size.
+    The application's pollers/observers in the driver count as a ``block`` consumer of the default size. With
+    ``lossless`` (the engine's flag: dropping queues behave as ``block`` of the same size) every edge blocks.
     """
-    rules = [(i.queue_policy or "block", 1 if i.queue_policy == "latest_only" else i.queue_size or DEFAULT_QUEUE_SIZE)
+    rules = [("block" if lossless else i.queue_policy or "block",
+              1 if i.queue_policy == "latest_only" else i.queue_size or DEFAULT_QUEUE_SIZE)
              for node, i in validated.consumers.get(stream, []) if part_of(validated, node) == dst]
     if dst == DRIVER and stream in {n for n, _ in validated.spec.output_streams}:
         rules.append(("block", DEFAULT_QUEUE_SIZE))
@@ -78,7 +80,7 @@ def edge_rule(validated: ValidatedGraph, stream: str, dst: str) -> tuple[str, in
     return "drop_oldest", max(size for _, size in rules)
 
 
-def partition(validated: ValidatedGraph) -> dict[str, Part]:
+def partition(validated: ValidatedGraph, lossless: bool = False) -> dict[str, Part]:
     """The parts of ``validated`` keyed by name (the driver's first, then groups in topological order)."""
     spec = validated.spec
     order = [DRIVER] + list(dict.fromkeys(n.spec.group for n in validated.nodes if n.spec.group))
@@ -95,7 +97,7 @@ def partition(validated: ValidatedGraph) -> dict[str, Part]:
         src = part_of(validated, validated.producers[stream][0])
         for dst in parts:
             if dst != src:
-                edges.append(Edge(stream, src, dst, *edge_rule(validated, stream, dst)))
+                edges.append(Edge(stream, src, dst, *edge_rule(validated, stream, dst, lossless)))
     out: dict[str, Part] = {}
     for name in order:
         nodes = [n.spec for n in validated.nodes if (n.spec.group or DRIVER) == name]

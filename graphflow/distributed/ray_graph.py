@@ -15,6 +15,7 @@ and the other parts are cancelled (each opened node gets ``close``) and the acto
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -73,7 +74,8 @@ def ensure_ray(address: str | None) -> None:
 
 class RayGraph:
     def __init__(self, config: GraphSpec | ValidatedGraph, *, address: str | None = None,
-                 trace: str | Path | None = None, add_packet_timeout: float | None = 30.0) -> None:
+                 trace: str | Path | None = None, add_packet_timeout: float | None = 30.0,
+                 lossless: bool = False) -> None:
         self.validated = config if isinstance(config, ValidatedGraph) else validate(config)
         self.spec = self.validated.spec
         if address is None and self.spec.executor is not None:
@@ -81,8 +83,9 @@ class RayGraph:
         self.address = address
         self.add_packet_timeout = add_packet_timeout
         self.trace = trace
-        self.parts = partition(self.validated)
-        self.driver = PartRunner(self.parts[DRIVER])
+        self.lossless = lossless
+        self.parts = partition(self.validated, lossless)
+        self.driver = PartRunner(self.parts[DRIVER], lossless)
         self.groups = {name: part for name, part in self.parts.items() if name != DRIVER}
         self.actors: dict[str, Any] = {}
         self.restarts: dict[str, int] = {name: 0 for name in self.groups}
@@ -97,9 +100,9 @@ class RayGraph:
     @classmethod
     def from_yaml(cls, source: str | Path | dict[str, Any], *, address: str | None = None,
                   trace: str | Path | None = None, allow_imports: tuple[str, ...] | list[str] = (),
-                  add_packet_timeout: float | None = 30.0, **options: Any) -> RayGraph:
+                  add_packet_timeout: float | None = 30.0, lossless: bool = False, **options: Any) -> RayGraph:
         return cls(load_graph(source, options, allow_imports), address=address, trace=trace,
-                   add_packet_timeout=add_packet_timeout)
+                   add_packet_timeout=add_packet_timeout, lossless=lossless)
 
     def __repr__(self) -> str:
         return (f"<RayGraph {Path(self.spec.source).name} groups={','.join(self.groups) or '-'} "
@@ -132,7 +135,7 @@ class RayGraph:
             self._create_actors()
             self._start_actors(list(self.groups))
             self.driver.connect(self.actors)
-            self.driver.start(self._side)
+            self.driver.start(self._side, self.trace is not None)
         except BaseException:
             self._teardown()
             raise
@@ -152,7 +155,7 @@ class RayGraph:
                     opts["num_gpus"] = g.num_gpus
                 if g.resources:
                     opts["resources"] = dict(g.resources)
-            self.actors[name] = GroupActor.options(**opts).remote(part)
+            self.actors[name] = GroupActor.options(**opts).remote(part, self.lossless)
         pings = {name: actor.ping.remote() for name, actor in self.actors.items()}
         for name, ref in pings.items():
             try:
@@ -172,7 +175,8 @@ class RayGraph:
     def _start_actors(self, names: list[str]) -> None:
         for name in names:
             self.actors[name].connect.remote(self.actors)
-        refs = {name: self.actors[name].start.remote(self._side_for(name)) for name in names}
+        refs = {name: self.actors[name].start.remote(self._side_for(name), self.trace is not None)
+                for name in names}
         for name, ref in refs.items():
             try:
                 ray.get(ref)
@@ -408,12 +412,30 @@ class RayGraph:
             except RayError:
                 stats = None
         self._final_stats = stats
+        if self.trace is not None:
+            self._write_trace()
         self._state = "closed"
         self.driver.cancel()  # joins its transport threads; after a clean finish only closes the finished graph
         if self._monitor is not None and self._monitor is not threading.current_thread():
             self._monitor.join(JOIN_TIMEOUT_S)
         for actor in self.actors.values():
             ray.kill(actor, no_restart=True)
+
+    def _write_trace(self) -> None:
+        """One Perfetto file: every part's events on a process track named after its group."""
+        docs = [("driver", self.driver.ping()["pid"], self.driver.trace())]
+        for name, actor in self.actors.items():
+            try:
+                docs.append((f"group {name}", ray.get(actor.ping.remote(), timeout=5.0)["pid"],
+                             ray.get(actor.trace.remote(), timeout=10.0)))
+            except RayError:
+                continue  # a dead actor's events are gone with it
+        events: list[dict[str, Any]] = []
+        for label, pid, doc in docs:
+            events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": label}})
+            for ev in (doc or {}).get("traceEvents", []):
+                events.append({**ev, "pid": pid})
+        Path(self.trace).write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ms"}))
 
     def __enter__(self) -> RayGraph:
         return self
@@ -488,7 +510,7 @@ def ray_graph(source: str | Path | dict[str, Any] | GraphSpec | ValidatedGraph, 
     """A ``RayGraph`` from a path/YAML/dict (graph options as keyword arguments) or an already loaded spec."""
     if isinstance(source, GraphSpec | ValidatedGraph):
         return RayGraph(source, **kwargs)
-    known = {"address", "trace", "allow_imports", "add_packet_timeout"}
+    known = {"address", "trace", "allow_imports", "add_packet_timeout", "lossless"}
     graph_kwargs = {k: v for k, v in kwargs.items() if k in known}
     options = {k: v for k, v in kwargs.items() if k not in known}
     return RayGraph.from_yaml(source, **graph_kwargs, **options)

@@ -200,3 +200,15 @@ def test_hand_tracking_split_in_groups_gives_the_same_hands(clean):
     assert sum(len(h) for _, h in expected) >= FRAMES // 2  # the video shows a hand: there is something to compare
     for (t, a), (_, b) in zip(got, expected, strict=True):
         assert same(a, b), f"hands differ at {t}"
+
+
+def test_trace_has_a_process_track_per_actor(clean, tmp_path):
+    import json
+
+    path = tmp_path / "trace.json"
+    run(ray_graph(CHAIN, trace=path), "z", [(t, t) for t in range(50)])
+    events = json.loads(path.read_text())["traceEvents"]
+    names = {e["args"]["name"]: e["pid"] for e in events if e.get("name") == "process_name"}
+    assert set(names) == {"driver", "group a", "group b"} and len(set(names.values())) == 3
+    pids_with_work = {e["pid"] for e in events if e.get("ph") != "M"}
+    assert names["group a"] in pids_with_work and names["group b"] in pids_with_work

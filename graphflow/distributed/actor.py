@@ -196,7 +196,11 @@ class PartRunner:
         try:
             box = self.inboxes[edge_id]
             return box.deliver(incarnation, batch, lambda: self.aborted or self.error is not None), self.incarnation
-        except (GraphError, BridgeAborted, RuntimeError):
+        except GraphError as exc:
+            if exc.phase == "bridge":
+                self._fail(exc)  # an ordering violation fails the part (the graph's own errors it reports itself)
+            return -1, self.incarnation
+        except (BridgeAborted, RuntimeError):
             return -1, self.incarnation  # the part failed or was stopped: the driver hears it from wait_done
 
     def pull(self, edge_id: str, ack: int, timeout: float) -> tuple[str, list[tuple]]:
@@ -262,7 +266,11 @@ class PartRunner:
                 continue
             try:
                 ack = box.deliver(incarnation, batch, lambda: self.aborted)
-            except (GraphError, BridgeAborted, RuntimeError):
+            except GraphError as exc:
+                if exc.phase == "bridge":
+                    self._fail(exc)
+                return
+            except (BridgeAborted, RuntimeError):
                 return
         if ack:
             try:

@@ -143,6 +143,7 @@ class PartRunner:
     def stop(self, timeout: float) -> dict[str, Any]:
         """End early but cleanly: sources stop, inputs close, what is inside drains, every node's close runs."""
         if self.state == "running":
+            self.inputs_closed = True  # (the driver's) so the part may finish once its graph has stopped
             for box in self.inboxes.values():
                 box.close()
             try:

@@ -72,7 +72,8 @@ def _parser() -> argparse.ArgumentParser:
         r.add_argument("--stats", action="store_true", default=(name == "stats"), help="print stats at the end")
         r.add_argument("--stats-json", type=Path, help="write stats as JSON")
         r.add_argument("--trace", type=Path, help="write a Chrome/Perfetto trace (engine-only runs)")
-        r.add_argument("--executor", choices=["threads", "inline"], default="threads")
+        r.add_argument("--executor", choices=["threads", "inline", "ray"], default=None,
+                       help="threads (default), inline, or ray: each group in its own actor (overrides the YAML)")
         r.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
 
     sub.add_parser("calculators", help="list the calculators graphs can name")
@@ -158,12 +159,19 @@ def _dispatch(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from .config import load_graph
     from .graph import Graph
 
     options = _kv(args.option, "-O")
     side = _kv(args.side, "--side")
-    graph = Graph.from_yaml(args.graph, executor=args.executor, trace=args.trace, allow_imports=args.allow_imports,
-                            **options)
+    spec_executor = load_graph(args.graph, options, args.allow_imports).executor
+    executor = args.executor or (spec_executor.type if spec_executor else "threads")
+    if executor == "ray":  # the Ray executor lives outside the engine and is imported only when asked for
+        graph: Any = importlib.import_module("graphflow.distributed").ray_graph(
+            args.graph, trace=args.trace, allow_imports=args.allow_imports, **options)
+    else:
+        graph = Graph.from_yaml(args.graph, executor=executor, trace=args.trace, allow_imports=args.allow_imports,
+                                **options)
     uses_media = bool(args.input or args.output or args.show or args.jsonl) or bool(graph.spec.input_streams)
     if uses_media:  # frames come from a source the app runner adds; it prints its own errors/progress
         app = importlib.import_module("calculators.io.app")

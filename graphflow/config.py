@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigError
+from .groups import ExecutorSpec, GroupSpec, read_executor, read_groups, read_node_group
 from .registry import import_permitted, permit_hint
 from .yaml_source import LineList, line_of, load_yaml, read_yaml_file
 
@@ -53,10 +54,12 @@ GRAPH_KEYS = {
     "nodes": "the nodes",
     "queue_size": "default input queue size of every node",
     "queue_policy": "default input queue policy of every node",
+    "groups": "process groups for the ray executor: {name: {num_cpus, num_gpus, resources, max_restarts}}",
+    "executor": "threads (default), inline, or ray / {type: ray, address: ...}",
 }
 NODE_KEYS = {
     "name", "calculator", "subgraph", "inputs", "outputs", "side_inputs", "options", "input_policy",
-    "queue_size", "queue_policy", "description",
+    "queue_size", "queue_policy", "description", "group",
 }
 INPUT_KEYS = {"stream", "queue_size", "queue_policy", "back_edge", "initial"}
 _NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_./-]*$")
@@ -105,6 +108,7 @@ class NodeSpec:
     multiple_tags: set[str] = field(default_factory=set)
     allow_imports: tuple[str, ...] = ()
     description: str = ""
+    group: str | None = None  # the ray executor's process group (see groups.py)
 
 
 @dataclass
@@ -117,6 +121,8 @@ class GraphSpec:
     options: dict[str, Any] = field(default_factory=dict)
     nodes: list[NodeSpec] = field(default_factory=list)
     allow_imports: list[str] = field(default_factory=list)
+    groups: dict[str, GroupSpec] = field(default_factory=dict)
+    executor: ExecutorSpec | None = None
 
     def node(self, name: str) -> NodeSpec:
         for n in self.nodes:
@@ -207,6 +213,8 @@ class _Reader:
                                   "not permitted", location=self.loc(src, allow, i), hint=permit_hint(module))
         spec.allow_imports = list(allow)
         spec.options = self.graph_options(data, src, given)
+        spec.groups = read_groups(data, src, lambda v, c, k: self.resolve_refs(v, spec.options, src, c, k, ""))
+        spec.executor = read_executor(data, src)
         default_qsize = data.get("queue_size")
         default_qpolicy = data.get("queue_policy")
         nodes = data.get("nodes")
@@ -283,13 +291,14 @@ class _Reader:
         if not isinstance(options, dict):
             raise ConfigError("'options' must be a mapping", location=self.loc(src, raw, "options"), node=full_name)
         resolved = {k: self.resolve_refs(v, spec.options, src, options, k, full_name) for k, v in options.items()}
+        group = read_node_group(raw, src, spec.groups, full_name)
         if has_sub:
-            self.subgraph(raw, target, full_name, resolved, src, base, spec, prefix, stack)
+            self.subgraph(raw, target, full_name, resolved, src, base, spec, prefix, stack, group)
             return
         node = NodeSpec(name=full_name, calculator=target, loc=loc, options=resolved,
                         option_locs={str(k): self.loc(src, options, k) for k in options},
                         allow_imports=self.caller_allow,
-                        description=str(raw.get("description", "") or ""))
+                        description=str(raw.get("description", "") or ""), group=group)
         policy = raw.get("input_policy")
         if policy is not None and policy not in INPUT_POLICIES:
             raise ConfigError(f"input_policy '{policy}' is not one of {', '.join(INPUT_POLICIES)}",
@@ -399,7 +408,7 @@ class _Reader:
 
     # -- subgraph ---------------------------------------------------------------------------------------------
     def subgraph(self, raw: dict[str, Any], target: str, full_name: str, options: dict[str, Any], src: str,
-                 base: Path | None, spec: GraphSpec, prefix: str, stack: list[str]) -> None:
+                 base: Path | None, spec: GraphSpec, prefix: str, stack: list[str], group: str | None) -> None:
         loc = self.loc(src, raw, "subgraph")
         path = Path(target)
         if not path.is_absolute():
@@ -444,7 +453,11 @@ class _Reader:
                 for n, _ in declared:
                     if inner_prefix + n not in renames:
                         renames[inner_prefix + n] = prefix + n  # pass side packets through by name
+        for name, declared_group in sub.groups.items():
+            spec.groups.setdefault(name, declared_group)
         for node in sub.nodes:
+            if group is not None:
+                node.group = group  # a subgraph node's group applies to all of its nodes
             for i in node.inputs:
                 i.stream = renames.get(i.stream, i.stream)
             for o in node.outputs:

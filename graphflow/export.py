@@ -21,7 +21,8 @@ def to_networkx(graph: ValidatedGraph) -> nx.MultiDiGraph:
     for name, _ in graph.spec.input_side_packets:
         g.add_node(f"side:{name}", kind="side", label=name)
     for info in graph.nodes:
-        g.add_node(info.name, kind="node", label=f"{info.name}\\n{info.spec.calculator}", policy=info.input_policy)
+        g.add_node(info.name, kind="node", label=f"{info.name}\\n{info.spec.calculator}", policy=info.input_policy,
+                   group=info.spec.group)
     for info in graph.nodes:
         for i in info.spec.inputs:
             producer = graph.producers[i.stream][0]
@@ -46,9 +47,14 @@ def to_dot(graph: ValidatedGraph) -> str:
     lines = [f"digraph {_q(g.name)} {{", "  rankdir=TB;", '  node [fontname="Helvetica", fontsize=10];',
              '  edge [fontname="Helvetica", fontsize=9];']
     shapes = {"input": "invhouse", "output": "house", "side": "note", "node": "box"}
+    clusters = _by_group(g)
     for n, data in g.nodes(data=True):
-        style = ', style="rounded,filled", fillcolor="#e8f0fe"' if data["kind"] == "node" else ""
-        lines.append(f"  {_q(n)} [label={_q(data['label'])}, shape={shapes[data['kind']]}{style}];")
+        if data.get("group") is None:
+            lines.append(_dot_node(n, data, shapes))
+    for k, (group, members) in enumerate(clusters.items()):  # each ray group is one process: draw it as a box
+        lines += [f"  subgraph cluster_{k} {{", f"    label={_q('group ' + group)};", '    style="dashed";']
+        lines += ["  " + _dot_node(n, g.nodes[n], shapes) for n in members]
+        lines.append("  }")
     for u, v, data in g.edges(data=True):
         attrs = [f"label={_q(data['stream'])}"]
         if data.get("back_edge"):
@@ -62,6 +68,19 @@ def to_dot(graph: ValidatedGraph) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _by_group(g: nx.MultiDiGraph) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    for n, data in g.nodes(data=True):
+        if data.get("group") is not None:
+            out.setdefault(data["group"], []).append(n)
+    return out
+
+
+def _dot_node(n: str, data: dict, shapes: dict[str, str]) -> str:
+    style = ', style="rounded,filled", fillcolor="#e8f0fe"' if data["kind"] == "node" else ""
+    return f"  {_q(n)} [label={_q(data['label'])}, shape={shapes[data['kind']]}{style}];"
+
+
 def to_mermaid(graph: ValidatedGraph) -> str:
     g = to_networkx(graph)
     ids = {n: f"n{i}" for i, n in enumerate(g.nodes)}
@@ -71,6 +90,10 @@ def to_mermaid(graph: ValidatedGraph) -> str:
         shape = {"input": ('[/"', '"/]'), "output": ('[\\"', '"\\]'), "side": ('[("', '")]'),
                  "node": ('["', '"]')}[data["kind"]]
         lines.append(f"  {ids[n]}{shape[0]}{label}{shape[1]}")
+    for k, (group, members) in enumerate(_by_group(g).items()):
+        lines.append(f'  subgraph group{k}["group {group}"]')
+        lines += [f"    {ids[n]}" for n in members]
+        lines.append("  end")
     for u, v, data in g.edges(data=True):
         arrow = "-.->" if data.get("back_edge") else "-->"
         lines.append(f"  {ids[u]} {arrow}|{data['stream']}| {ids[v]}")

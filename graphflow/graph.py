@@ -68,12 +68,21 @@ class Graph:
         self._finalizer = weakref.finalize(self, Scheduler.abandon, self._sched)
 
     @classmethod
-    def from_yaml(cls, source: str | Path | dict[str, Any], *, executor: str = "threads",
+    def from_yaml(cls, source: str | Path | dict[str, Any], *, executor: str | None = None,
                   num_threads: int | None = None, trace: str | Path | None = None,
                   allow_imports: tuple[str, ...] | list[str] = (), add_packet_timeout: float | None = 30.0,
-                  lossless: bool = False, caller_runs: bool = True, **options: Any) -> Graph:
-        """Load, expand and validate a graph (path, YAML text or dict); ``options`` set its declared options."""
+                  lossless: bool = False, caller_runs: bool = True, **options: Any) -> Any:
+        """Load, expand and validate a graph (path, YAML text or dict); ``options`` set its declared options.
+
+        ``executor``: "threads", "inline" or "ray" (default: the graph file's ``executor:``, else "threads"). With
+        "ray" the result is a ``graphflow.distributed.RayGraph``, which has this class's API."""
         spec = load_graph(source, options, allow_imports)
+        if executor is None:
+            executor = spec.executor.type if spec.executor is not None else "threads"
+        if executor == "ray":  # lives outside the engine core; imports ray only when asked for
+            from .distributed import ray_graph
+
+            return ray_graph(spec, trace=trace, add_packet_timeout=add_packet_timeout, lossless=lossless)
         return cls(spec, executor=executor, num_threads=num_threads, trace=trace,
                    add_packet_timeout=add_packet_timeout, lossless=lossless, caller_runs=caller_runs)
 

@@ -214,6 +214,8 @@ class Scheduler:
         with self.lock:
             for node in self.nodes:
                 self._schedule(node, wake=False)
+            if not self.nodes:
+                self.finished = True  # nothing to run: done as soon as it starts
         if self.threads:
             for i in range(self.num_threads):
                 t = threading.Thread(target=self._worker, name=f"graphflow-worker-{i}", daemon=True)

@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from .config import INPUT_POLICIES, QUEUE_POLICIES
+from .groups import EXECUTORS
 
 SCHEMA_PATH = Path(__file__).with_name("graph.schema.json")
 
@@ -43,9 +44,17 @@ def graph_schema() -> dict[str, Any]:
             "side_inputs": {"type": "object", "additionalProperties": _NAME},
             "options": {"type": "object"},
             "input_policy": {"enum": list(INPUT_POLICIES)},
+            "group": {"type": "string", "description": "the ray executor's group (declared under groups:)"},
             **_QUEUE,
         },
     }
+    number = {"type": "number", "minimum": 0}
+    group = {"type": ["object", "null"], "additionalProperties": False, "properties": {
+        "num_cpus": number, "num_gpus": number, "resources": {"type": "object", "additionalProperties": number},
+        "max_restarts": {"type": "integer", "minimum": -1}}}
+    executor = {"oneOf": [{"enum": list(EXECUTORS)}, {
+        "type": "object", "additionalProperties": False, "required": ["type"],
+        "properties": {"type": {"enum": list(EXECUTORS)}, "address": {"type": "string", "minLength": 1}}}]}
     names = {"type": "array", "items": _NAME, "uniqueItems": True}
     return {
         "$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -62,6 +71,8 @@ def graph_schema() -> dict[str, Any]:
             "options": {"type": "object"},
             "allow_imports": {"type": "array", "items": {"type": "string"}},
             "nodes": {"type": "array", "items": node},
+            "groups": {"type": "object", "additionalProperties": group},
+            "executor": executor,
             **_QUEUE,
         },
     }

@@ -1,0 +1,268 @@
+"""The Ray executor: what a bridge costs, and what groups buy.
+
+Measured in one session, each next to its baseline:
+
+- per-hop latency p50/p99 (lock-step: add one packet, wait for it) for an int, a 640x480x3 and a 1280x720x3 uint8
+  payload: driver -> one group (PassThrough) -> driver, i.e. two bridge hops, against a bare Ray actor method
+  round trip (``echo.remote(x)``, two hops as well) and a Ray Compiled Graph round trip through the same kind of
+  actor; on one node and (``--cluster``) with the group on another simulated node (``ray.cluster_utils.Cluster``);
+- packets/s of an int stream across the same bridge (fed as fast as the credit allows);
+- the reason to use it: a two-stage pipeline of GIL-holding Python work (``Burn``), the threads executor in one
+  process against the two stages in two groups.
+
+The calculator is defined here, in ``__main__``: it also shows that a script's own calculators run inside groups.
+
+    flock /tmp/bench.lock python benchmarks/ray_executor.py --json benchmarks/results/ray_executor_DATE.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import ray  # noqa: E402
+
+from graphflow import Calculator, Context, Graph, Input, Output, register_calculator  # noqa: E402
+from graphflow.distributed import ray_graph  # noqa: E402
+
+PAYLOADS = {"int": lambda: 7, "640x480x3": lambda: np.zeros((480, 640, 3), np.uint8),
+            "1280x720x3": lambda: np.zeros((720, 1280, 3), np.uint8)}
+HOP = """
+input_streams: [x]
+output_streams: [y]
+groups: {far: {num_cpus: 0, resources: RESOURCES}}
+nodes:
+  - {name: echo, calculator: PassThrough, inputs: {IN: x}, outputs: {OUT: y}, group: far}
+"""
+PIPELINE = """
+input_streams: [x]
+output_streams: [y]
+groups: {first: {num_cpus: 0}, second: {num_cpus: 0}}
+nodes:
+  - {name: stage1, calculator: BenchBurn, inputs: {IN: x}, outputs: {OUT: mid}, group: first,
+     options: {iterations: ITER}}
+  - {name: stage2, calculator: BenchBurn, inputs: {IN: mid}, outputs: {OUT: y}, group: second,
+     options: {iterations: ITER}}
+"""
+
+
+@register_calculator("BenchBurn")
+class Burn(Calculator):
+    """GIL-holding Python work: ``iterations`` rounds of integer arithmetic on the input."""
+
+    IN = Input(int)
+    OUT = Output(int)
+
+    @dataclass
+    class Options:
+        iterations: int = 20000
+
+    def process(self, ctx: Context) -> None:
+        acc = ctx.get("IN")
+        for k in range(self.options.iterations):
+            acc = (acc * 31 + k) % 1_000_003
+        ctx.emit("OUT", acc)
+
+
+@ray.remote(num_cpus=0)
+class Echo:
+    def echo(self, x: object) -> object:
+        return x
+
+
+def pct(values: list[float], q: float) -> float:
+    s = sorted(values)
+    return s[min(len(s) - 1, round(q * (len(s) - 1)))]
+
+
+def summary(us: list[float]) -> dict:
+    return {"p50_us": round(pct(us, 0.5), 1), "p99_us": round(pct(us, 0.99), 1), "n": len(us)}
+
+
+def bridge_round_trip(payload: object, n: int, resources: dict) -> list[float]:
+    graph = ray_graph(HOP.replace("RESOURCES", json.dumps(resources)))
+    done = threading.Semaphore(0)
+    graph.observe("y", lambda p: done.release())
+    graph.start()
+    out = []
+    try:
+        for t in range(n):
+            t0 = time.perf_counter()
+            graph.add_packet("x", payload, t)
+            if not done.acquire(timeout=30):
+                raise RuntimeError("a packet did not come back")
+            out.append((time.perf_counter() - t0) * 1e6)
+        graph.wait_until_done(timeout=60)
+    finally:
+        graph.cancel()
+    return out[max(1, n // 10):]  # the first calls warm up the connections
+
+
+def actor_round_trip(payload: object, n: int, resources: dict) -> list[float]:
+    actor = Echo.options(resources=resources).remote()
+    ray.get(actor.echo.remote(0))
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        ray.get(actor.echo.remote(payload))
+        out.append((time.perf_counter() - t0) * 1e6)
+    ray.kill(actor)
+    return out[max(1, n // 10):]
+
+
+def compiled_round_trip(payload: object, n: int, resources: dict) -> list[float] | str:
+    from ray.dag import InputNode
+
+    actor = Echo.options(resources=resources).remote()
+    ray.get(actor.echo.remote(0))
+    try:
+        with InputNode() as inp:
+            dag = actor.echo.bind(inp)
+        size = getattr(payload, "nbytes", 64) + 4096
+        compiled = dag.experimental_compile(_buffer_size_bytes=max(1_000_000, size))
+    except Exception as exc:  # noqa: BLE001 - reported in the JSON instead of a figure
+        ray.kill(actor)
+        return f"unavailable: {type(exc).__name__}: {str(exc).splitlines()[0][:200]}"
+    out = []
+    try:
+        for _ in range(n):
+            t0 = time.perf_counter()
+            ray.get(compiled.execute(payload))
+            out.append((time.perf_counter() - t0) * 1e6)
+    finally:
+        compiled.teardown()
+        ray.kill(actor)
+    return out[max(1, n // 10):]
+
+
+def latency_table(n: int, resources: dict) -> dict:
+    result = {}
+    for name, make in PAYLOADS.items():
+        payload = make()
+        bridge = summary(bridge_round_trip(payload, n, resources))
+        bare = summary(actor_round_trip(payload, n, resources))
+        compiled = compiled_round_trip(payload, n, resources)
+        row = {"bridge_round_trip": bridge, "actor_call_round_trip": bare,
+               "compiled_graph_round_trip": compiled if isinstance(compiled, str) else summary(compiled),
+               "bridge_over_actor_p50": round(bridge["p50_us"] / bare["p50_us"], 3)}
+        if not isinstance(compiled, str):
+            row["bridge_over_compiled_p50"] = round(bridge["p50_us"] / row["compiled_graph_round_trip"]["p50_us"],
+                                                    3)
+        result[name] = row
+        print(f"  {name}: bridge p50 {bridge['p50_us']} us, actor call p50 {bare['p50_us']} us", file=sys.stderr)
+    return result
+
+
+def stream_rate(m: int) -> dict:
+    graph = ray_graph(HOP.replace("RESOURCES", "{}"))
+    got = []
+    graph.observe("y", lambda p: got.append(1))
+    graph.start()
+    t0 = time.perf_counter()
+    for t in range(m):
+        graph.add_packet("x", t, t)
+    graph.wait_until_done(timeout=120)
+    wall = time.perf_counter() - t0
+    edge = graph.stats()["bridges"]["x->far"]
+    assert len(got) == m
+    return {"packets": m, "wall_s": round(wall, 3), "packets_per_s": round(m / wall), "batches_into_group":
+            edge["batches"], "packets_per_batch": round(m / max(1, edge["batches"]), 1)}
+
+
+def pipeline(frames: int, iterations: int, runs: int) -> dict:
+    text = PIPELINE.replace("ITER", str(iterations))
+
+    def run(make) -> tuple[float, list[int]]:
+        graph = make()
+        out = []
+        graph.observe("y", lambda p: out.append(p.payload))
+        graph.start()
+        t0 = time.perf_counter()
+        for t in range(frames):
+            graph.add_packet("x", t, t)
+        graph.wait_until_done(timeout=600)
+        wall = time.perf_counter() - t0
+        graph.cancel()
+        return wall, out
+
+    threads, groups = [], []
+    for _ in range(runs):  # interleaved, so both see the same load on a shared machine
+        wall, ref = run(lambda: Graph.from_yaml(text))
+        threads.append(wall)
+        wall, got = run(lambda: ray_graph(text))
+        groups.append(wall)
+        assert got == ref, "the two executors disagree"
+    t, g = statistics.median(threads), statistics.median(groups)
+    stage_ms = t / frames / 2 * 1e3
+    return {"frames": frames, "iterations_per_stage": iterations, "stage_ms_approx": round(stage_ms, 2),
+            "threads_wall_s": [round(x, 3) for x in threads], "ray_groups_wall_s": [round(x, 3) for x in groups],
+            "threads_median_s": round(t, 3), "ray_groups_median_s": round(g, 3),
+            "speedup_ray_over_threads": round(t / g, 3), "identical_outputs": True}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--hops", type=int, default=300, help="lock-step round trips per payload")
+    ap.add_argument("--stream", type=int, default=20000, help="int packets for the throughput run")
+    ap.add_argument("--frames", type=int, default=200)
+    ap.add_argument("--iterations", type=int, default=40000, help="Burn rounds per stage and frame")
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--cluster", action="store_true", help="also measure across simulated nodes")
+    ap.add_argument("--json", type=Path)
+    args = ap.parse_args()
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    print("one node: latency", file=sys.stderr)
+    result = {
+        "benchmark": "ray_executor", "ray": ray.__version__, "python": platform.python_version(),
+        "nproc": os.cpu_count(), "cpu": _cpu_model(),
+        "same_node": latency_table(args.hops, {}),
+    }
+    print("one node: stream", file=sys.stderr)
+    result["int_stream_across_bridge"] = stream_rate(args.stream)
+    print("GIL-bound pipeline", file=sys.stderr)
+    result["gil_bound_two_stage_pipeline"] = pipeline(args.frames, args.iterations, args.runs)
+    ray.shutdown()
+    if args.cluster:
+        from ray.cluster_utils import Cluster
+
+        print("simulated nodes: latency", file=sys.stderr)
+        cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
+        cluster.add_node(num_cpus=1, resources={"far_host": 1})
+        ray.init(address=cluster.address, log_to_driver=False)
+        try:
+            result["across_nodes"] = latency_table(max(50, args.hops // 3), {"far_host": 0.01})
+        finally:
+            ray.shutdown()
+            cluster.shutdown()
+    text = json.dumps(result, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,342 @@
+"""One part of a distributed graph, running with the in-process engine: in a group's actor, or in the driver.
+
+``PartRunner`` owns a ``Graph`` of the part's nodes, an ``Outbox`` per bridge out (fed by observing the stream)
+and an ``Inbox`` per bridge in (feeding a graph input stream). Transports, one thread per edge:
+
+- into an actor: the sender *pushes* (``peer.push.remote(edge, incarnation, batch)``, one call in flight per edge;
+  the call returns once the receiver's engine accepted the batch, which returns the credit);
+- into the driver (which is not an actor and cannot be called): the driver *pulls*
+  (``peer.pull.remote(edge, ack, timeout)``, a long poll that also returns the previous batch's credit).
+
+A part finishes when every bridge into it has closed (DONE) and its graph has drained; then it closes its bridges
+out. The actor is ``GroupActor`` (``ray.remote(PartRunner)``), threaded so pushes, pulls and control calls
+do not wait for one another.
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sys
+import threading
+import time
+import traceback
+import uuid
+from typing import Any
+
+import ray
+from ray.exceptions import GetTimeoutError, RayActorError
+
+from ..errors import GraphError, GraphTimeoutError
+from ..graph import Graph
+from ..timestamp import Timestamp
+from .bridge import DONE_US, PACKET, WAIT_SLICE_S, BridgeAborted, Inbox, Outbox
+from .partition import DRIVER, Part
+
+JOIN_TIMEOUT_S = 5.0
+RETRY_S = 0.1  # pause before retrying a transfer to a peer that is restarting
+SWITCH_INTERVAL_S = 0.0005  # in a group's actor: bridge threads get the GIL soon even while a node computes
+PEER_CHECK_S = 2.0  # a transfer unanswered this long: check whether the receiver restarted meanwhile
+
+
+def engine_has_bounds() -> bool:
+    """Whether the engine reports stream bounds (``observe(..., on_bound=)``) and takes them (``set_input_bound``)."""
+    return "on_bound" in inspect.signature(Graph.observe).parameters and hasattr(Graph, "set_input_bound")
+
+
+def error_info(exc: BaseException, part: str) -> dict[str, Any]:
+    """What the driver needs to rebuild a remote ``GraphError`` (exceptions themselves may not pickle)."""
+    cause = exc.__cause__ if exc.__cause__ is not None else exc
+    ts = getattr(exc, "timestamp", None)
+    return {"part": part, "message": str(exc), "type": type(exc).__name__, "node": getattr(exc, "node", ""),
+            "calculator": getattr(exc, "calculator", ""), "phase": getattr(exc, "phase", ""),
+            "timestamp": None if ts is None else int(ts),
+            "traceback": "".join(traceback.format_exception(type(cause), cause, cause.__traceback__))}
+
+
+class PartRunner:
+    def __init__(self, part: Part, lossless: bool = False) -> None:
+        self.part = part
+        self.is_driver = part.name == DRIVER
+        if not self.is_driver:  # the actor's process is ours; the driver's belongs to the application
+            sys.setswitchinterval(SWITCH_INTERVAL_S)
+        self.incarnation = uuid.uuid4().hex
+        self.graph = Graph(part.graph, executor="threads", lossless=lossless)
+        self.bounds = engine_has_bounds()
+        self.outboxes = {e.id: Outbox(e) for e in part.outputs}
+        set_bound = self.graph.set_input_bound if self.bounds else None  # type: ignore[attr-defined]
+        self.inboxes = {e.id: Inbox(e, self.graph, lambda s, ts: set_bound(s, Timestamp(ts))) if set_bound
+                        else Inbox(e, self.graph, None) for e in part.inputs}
+        self.by_stream: dict[str, list[Outbox]] = {}
+        for box in self.outboxes.values():
+            self.by_stream.setdefault(box.edge.stream, []).append(box)
+        for stream, boxes in self.by_stream.items():
+            self._observe(stream, boxes)
+        self.peers: dict[str, Any] = {}
+        self.started = threading.Event()
+        self.finished = threading.Event()
+        self.aborted = False
+        self.inputs_closed = not self.is_driver  # the driver's own inputs close when the application says so
+        self.state = "new"
+        self.error: dict[str, Any] | None = None
+        self.threads: list[threading.Thread] = []
+        self.tracing = False
+        self.trace_doc: dict[str, Any] | None = None
+
+    def _observe(self, stream: str, boxes: list[Outbox]) -> None:
+        def on_packet(packet: Any) -> None:
+            ts = int(packet.timestamp)
+            for box in boxes:
+                box.put_packet(ts, packet.payload)
+
+        def on_bound(ts: Any) -> None:
+            for box in boxes:
+                box.put_bound(int(ts))
+
+        if self.bounds:
+            self.graph.observe(stream, on_packet, on_bound=on_bound)  # type: ignore[call-arg]
+        else:
+            self.graph.observe(stream, on_packet)
+
+    # ---- control (from the driver) --------------------------------------------------------------------------
+    def ping(self) -> dict[str, Any]:
+        return {"pid": os.getpid(), "incarnation": self.incarnation, "node_id": ray.get_runtime_context().get_node_id()}
+
+    def connect(self, peers: dict[str, Any]) -> None:
+        self.peers = dict(peers)
+
+    def start(self, side_packets: dict[str, Any] | None = None, trace: bool = False) -> dict[str, Any]:
+        """Open the part's nodes and start its transports (and a trace capture). Returns ``ping()``; raises on a
+        failing ``open``."""
+        try:
+            self.graph.start(side_packets or {})
+            if trace:
+                self.graph.start_trace()
+                self.tracing = True
+        except Exception as exc:
+            self._fail(exc)
+            raise
+        self.state = "running"
+        self.started.set()
+        for box in self.outboxes.values():
+            if box.edge.dst != DRIVER:
+                self._spawn(f"graphflow-bridge-push-{box.edge.id}", self._push_loop, box)
+        if self.is_driver:
+            for box in self.inboxes.values():
+                self._spawn(f"graphflow-bridge-pull-{box.edge.id}", self._pull_loop, box)
+        self._spawn(f"graphflow-part-{self.part.name}", self._finish_loop)
+        return self.ping()
+
+    def _spawn(self, name: str, target: Any, *args: Any) -> None:
+        t = threading.Thread(target=target, args=args, name=name, daemon=True)
+        t.start()
+        self.threads.append(t)
+
+    def close_inputs(self) -> None:
+        """(Driver) the application's inputs are closed: the part may finish once its bridges in have."""
+        self.inputs_closed = True
+
+    def wait_done(self, timeout: float) -> dict[str, Any]:
+        self.finished.wait(timeout)
+        return {"state": self.state, "error": self.error}
+
+    def stop(self, timeout: float) -> dict[str, Any]:
+        """End early but cleanly: sources stop, inputs close, what is inside drains, every node's close runs."""
+        if self.state == "running":
+            self.inputs_closed = True  # (the driver's) so the part may finish once its graph has stopped
+            for box in self.inboxes.values():
+                box.close()
+            try:
+                if self.part.graph.nodes:
+                    self.graph.stop(timeout)
+                else:
+                    self.graph.cancel()  # node-less: nothing to drain (see _finish_loop)
+            except Exception as exc:  # noqa: BLE001 - reported to the driver
+                self._fail(exc)
+            self._close_outboxes()
+        return self.wait_done(timeout)
+
+    def cancel(self, timeout: float = JOIN_TIMEOUT_S) -> list[str]:
+        """Abandon the run: transports stop, every opened node gets ``close``; returns threads still alive."""
+        self.aborted = True
+        for box in self.outboxes.values():
+            box.abort()
+        for box in self.inboxes.values():
+            box.close()
+        stuck = self.graph.cancel(timeout)
+        if self.state in ("new", "running"):
+            self.state = "cancelled"
+        self.finished.set()
+        deadline = time.monotonic() + timeout
+        for t in self.threads:
+            if t is not threading.current_thread():
+                t.join(max(0.0, deadline - time.monotonic()))
+        return stuck + [t.name for t in self.threads if t.is_alive()]
+
+    def trace(self) -> dict[str, Any] | None:
+        """The part's trace document (``Graph.stop_trace``), with this process's pid on every event."""
+        if self.tracing and self.trace_doc is None:
+            try:
+                self.trace_doc = self.graph.stop_trace()
+            except Exception:  # noqa: BLE001 - a trace is a diagnostic; the run's result does not depend on it
+                self.trace_doc = {"traceEvents": []}
+        return self.trace_doc
+
+    def stats(self) -> dict[str, Any]:
+        return {"graph": self.graph.stats(), **self.ping(),
+                "state": self.state, "outboxes": {k: b.stats() for k, b in self.outboxes.items()},
+                "inboxes": {k: b.stats() for k, b in self.inboxes.items()}}
+
+    # ---- data (from peers) ----------------------------------------------------------------------------------
+    def push(self, edge_id: str, incarnation: str, batch: list[tuple]) -> tuple[int, str]:
+        """Accept a batch into the engine; returns (items accepted or -1 if this part failed or ended, this
+        actor's incarnation)."""
+        while not self.started.wait(WAIT_SLICE_S):
+            if self.aborted:
+                return -1, self.incarnation
+        try:
+            box = self.inboxes[edge_id]
+            return box.deliver(incarnation, batch, lambda: self.aborted or self.error is not None), self.incarnation
+        except GraphError as exc:
+            if exc.phase == "bridge":
+                self._fail(exc)  # an ordering violation fails the part (the graph's own errors it reports itself)
+            return -1, self.incarnation
+        except (BridgeAborted, RuntimeError):
+            return -1, self.incarnation  # the part failed or was stopped: the driver hears it from wait_done
+
+    def pull(self, edge_id: str, ack: int, timeout: float) -> tuple[str, list[tuple]]:
+        box = self.outboxes[edge_id]
+        if ack:
+            box.ack(ack)
+        return self.incarnation, box.take(timeout)
+
+    # ---- transports -----------------------------------------------------------------------------------------
+    def _push_loop(self, box: Outbox) -> None:
+        peer = self.peers[box.edge.dst]
+        receiver: str | None = None  # the receiver's incarnation, from its last answer
+        while not self.aborted:
+            batch = box.take(WAIT_SLICE_S)
+            if not batch:
+                if box.finished or box.aborted:
+                    return
+                continue
+            ref = peer.push.remote(box.edge.id, self.incarnation, batch)
+            waited = 0.0
+            while not self.aborted:
+                ready, _ = ray.wait([ref], timeout=WAIT_SLICE_S)
+                if ready:
+                    break
+                waited += WAIT_SLICE_S
+                if waited >= PEER_CHECK_S and receiver is not None and self._peer_restarted(peer, receiver):
+                    ray.cancel(ref)  # it was addressed to an incarnation that died: Ray may never answer
+                    break
+            if self.aborted:
+                return
+            try:
+                accepted, receiver = ray.get(ref, timeout=0) if ready else (None, None)
+            except (RayActorError, GetTimeoutError, ray.exceptions.TaskCancelledError):
+                accepted = None
+            if accepted is None:  # the receiver died; if it restarts, later batches go to the new one
+                box.ack(len(batch), lost=sum(1 for item in batch if item[2] == PACKET))
+                receiver = None
+                time.sleep(RETRY_S)
+                continue
+            if accepted < 0:  # the receiving part failed or ended: nothing more will be taken from this edge
+                box.abort()  # (so a producer waiting for credit is released)
+                return
+            box.ack(len(batch))
+            if batch[-1][2] != PACKET and batch[-1][1] >= DONE_US:
+                return
+
+    @staticmethod
+    def _peer_restarted(peer: Any, known: str) -> bool:
+        try:
+            return ray.get(peer.ping.remote(), timeout=PEER_CHECK_S)["incarnation"] != known
+        except (RayActorError, GetTimeoutError):
+            return False  # down or busy: keep waiting (the driver decides whether the graph fails)
+
+    def _pull_loop(self, box: Inbox) -> None:
+        peer = self.peers[box.edge.src]
+        ack = 0
+        while not self.aborted and not box.closed:
+            try:
+                incarnation, batch = ray.get(peer.pull.remote(box.edge.id, ack, WAIT_SLICE_S), timeout=30.0)
+            except (RayActorError, GetTimeoutError):
+                ack = 0
+                time.sleep(RETRY_S)
+                continue
+            try:
+                ack = box.deliver(incarnation, batch, lambda: self.aborted)
+            except GraphError as exc:
+                if exc.phase == "bridge":
+                    self._fail(exc)
+                return
+            except (BridgeAborted, RuntimeError):
+                return
+        if ack:
+            try:
+                peer.pull.remote(box.edge.id, ack, 0.0)  # return the last credit; nothing waits for the answer
+            except RayActorError:
+                pass
+
+    def _finish_loop(self) -> None:
+        """Wait for the bridges in (and, in the driver, the application's inputs) to close, drain, close out."""
+        graph = self.graph
+        while not self.aborted and not graph.failed:
+            if self.inputs_closed and all(box.closed for box in self.inboxes.values()):
+                break
+            if not self.bounds:
+                self._close_finished_streams()
+            time.sleep(0.01)
+        while not self.aborted:
+            try:
+                if not self.part.graph.nodes:  # nothing to drain (observers run synchronously); the engine's
+                    graph.cancel()  # wait_until_done never sees a node-less graph finish
+                    break
+                graph.wait_until_done(timeout=0.2)
+                break
+            except GraphTimeoutError:
+                continue
+            except Exception as exc:  # noqa: BLE001 - reported to the driver by wait_done
+                self._fail(exc)
+                return
+        if self.aborted:
+            return
+        self._close_outboxes()
+        self.state = "done"
+        self.finished.set()
+
+    def _close_finished_streams(self) -> None:
+        """Without ``on_bound`` (older engines) a stream's DONE is inferred: its producer has closed. Parts that
+        feed each other (a -> b -> a) need it before the whole part finishes."""
+        open_boxes = [b for b in self.outboxes.values() if not b.done]
+        producers = {b.edge.stream: self.part.graph.producers[b.edge.stream][0] for b in open_boxes}
+        if not any(producers.values()):
+            return
+        nodes = self.graph.stats()["nodes"]
+        for box in open_boxes:
+            node = producers[box.edge.stream]
+            if node is not None and nodes[node]["state"] == "closed":
+                box.put_bound(DONE_US)
+
+    def _close_outboxes(self) -> None:
+        for box in self.outboxes.values():
+            box.put_bound(DONE_US)
+        deadline = time.monotonic() + JOIN_TIMEOUT_S
+        while not self.aborted and time.monotonic() < deadline:  # until the receivers have the DONEs
+            if all(b.aborted or (b.finished and b.unacked == 0) for b in self.outboxes.values()):
+                break
+            time.sleep(0.005)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self.error is None:
+            self.error = error_info(exc, self.part.name)
+        self.state = "failed"
+        for box in self.outboxes.values():
+            box.abort()
+        for box in self.inboxes.values():
+            box.close()
+        self.finished.set()
+
+
+GroupActor = ray.remote(PartRunner)

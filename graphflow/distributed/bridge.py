@@ -1,0 +1,254 @@
+"""The two ends of a bridge edge: ``Outbox`` in the sending part, ``Inbox`` in the receiving part.
+
+An item is ``(seq, ts_us, kind, payload, put_ns)``; ``kind`` is ``PACKET`` or ``BOUND`` (a bound-only message:
+no packet below ``ts_us`` will follow; ``DONE_US`` closes the stream). ``seq`` numbers the items an edge sends
+(per sender incarnation, assigned as they leave the outbox, so sender-side drops leave no gap): the receiver checks
+order itself instead of trusting the transport, and counts gaps as packets lost on the way.
+
+Queue rules (``Edge.policy``), enforced before anything is serialised:
+
+- ``block``: credit-based back-pressure. The sender holds at most ``capacity`` items that the receiver has not yet
+  accepted into its engine queue (waiting here, or in transit); ``put_packet`` waits for credit, which comes back
+  when the receiver's ``add_packet`` returns (so a full queue over there stops the producer over here).
+- ``drop_oldest`` / ``latest_only``: ``put_packet`` never waits; the outbox keeps the newest ``capacity`` packets
+  and drops (and counts) the oldest; bounds are never dropped.
+
+No Ray here either: the transports (``actor.py``) move lists of items between an outbox and an inbox.
+"""
+
+from __future__ import annotations
+
+import pickle
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ..errors import GraphError, GraphTimeoutError
+from ..timestamp import Timestamp
+from .partition import Edge
+
+PACKET, BOUND = 0, 1
+DONE_US = 2**63 - 1
+MAX_BATCH = 256  # items per transfer: an int stream is not one call per packet
+LATENCY_SAMPLES = 4096
+WAIT_SLICE_S = 0.05  # blocking waits wake this often to notice an abort
+
+
+def payload_bytes(payload: Any) -> int:
+    """Bytes a payload puts on the wire (arrays: their buffer; anything else: its pickle)."""
+    if isinstance(payload, np.ndarray):
+        return payload.nbytes
+    if isinstance(payload, bytes | bytearray | memoryview):
+        return len(payload)
+    try:
+        return len(pickle.dumps(payload, protocol=5))
+    except Exception:  # noqa: BLE001 - Ray's serialiser may still manage it; the count is only a statistic
+        return 0
+
+
+def _wire(payload: Any) -> Any:
+    """Arrays travel contiguous, so Ray's object store maps them without a copy on the receiving side."""
+    if isinstance(payload, np.ndarray) and not payload.flags.c_contiguous:
+        return np.ascontiguousarray(payload)
+    return payload
+
+
+class BridgeAborted(Exception):  # noqa: N818 - a signal between bridge threads
+    """The run is ending (failure, cancel): bridge waits stop."""
+
+
+class Outbox:
+    def __init__(self, edge: Edge) -> None:
+        self.edge = edge
+        self.cond = threading.Condition()
+        self.items: deque[tuple] = deque()
+        self.seq = 0
+        self.unacked = 0  # block: items taken for transfer, not yet accepted by the receiver
+        self.queued_packets = 0
+        self.done = False  # DONE is queued: nothing more may be put
+        self.aborted = False
+        self.packets = self.bytes = self.drops = self.bounds = self.batches = self.lost = 0
+        self.last_bound = -(2**63)
+
+    # ---- producer side (engine worker threads) ------------------------------------------------------------
+    def space(self) -> bool:
+        return not self.edge.dropping and len(self.items) + self.unacked < self.edge.capacity
+
+    def wait_for_space(self, timeout: float | None) -> None:
+        """Block (up to ``timeout`` s) until a ``block`` edge has credit; raises ``GraphTimeoutError``."""
+        if self.edge.dropping:
+            return
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self.cond:
+            while len(self.items) + self.unacked >= self.edge.capacity and not self.aborted:
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise GraphTimeoutError(
+                        f"bridge '{self.edge.id}' (from {self.edge.src}) stayed full ({self.edge.capacity} packets) "
+                        f"for {timeout} s; the receiving group is slower than its input — raise queue_size, use "
+                        "queue_policy drop_oldest/latest_only, or a FlowLimiter")
+                self.cond.wait(WAIT_SLICE_S if left is None else min(WAIT_SLICE_S, left))
+
+    def put_packet(self, ts: int, payload: Any) -> None:
+        payload = _wire(payload)
+        with self.cond:
+            if self.aborted or self.done:
+                return
+            if self.edge.dropping:
+                while self.queued_packets >= self.edge.capacity:
+                    self._drop_oldest_packet()
+            else:
+                while len(self.items) + self.unacked >= self.edge.capacity and not self.aborted:
+                    self.cond.wait(WAIT_SLICE_S)
+            self.items.append((ts, PACKET, payload, time.time_ns()))
+            self.queued_packets += 1
+            self.packets += 1
+            self.bytes += payload_bytes(payload)
+            self.last_bound = max(self.last_bound, ts + 1)
+            self.cond.notify_all()
+
+    def _drop_oldest_packet(self) -> None:
+        for k, item in enumerate(self.items):
+            if item[1] == PACKET:
+                del self.items[k]
+                self.queued_packets -= 1
+                self.drops += 1
+                return
+
+    def put_bound(self, ts: int) -> None:
+        """A bound-only message; consecutive bounds collapse into the last one."""
+        with self.cond:
+            if self.aborted or self.done or ts <= self.last_bound:
+                return
+            self.last_bound = ts
+            if self.items and self.items[-1][1] == BOUND:
+                self.items.pop()
+            self.items.append((ts, BOUND, None, time.time_ns()))
+            self.bounds += 1
+            self.done = ts >= DONE_US
+            self.cond.notify_all()
+
+    def abort(self) -> None:
+        with self.cond:
+            self.aborted = True
+            self.cond.notify_all()
+
+    # ---- transport side -------------------------------------------------------------------------------------
+    def take(self, timeout: float) -> list[tuple]:
+        """Up to ``MAX_BATCH`` items, waiting up to ``timeout`` s for the first one ([] on timeout or abort)."""
+        with self.cond:
+            if not self.items and not self.aborted:
+                self.cond.wait(timeout)
+            if self.aborted:
+                return []
+            batch = []
+            for _ in range(min(MAX_BATCH, len(self.items))):  # numbered as they leave: drops leave no gap
+                self.seq += 1
+                batch.append((self.seq, *self.items.popleft()))
+            self.queued_packets -= sum(1 for item in batch if item[2] == PACKET)
+            if not self.edge.dropping:
+                self.unacked += len(batch)
+            if batch:
+                self.batches += 1
+            return batch
+
+    def ack(self, n: int, lost: int = 0) -> None:
+        """The receiver accepted ``n`` items of a taken batch (``lost`` of them never arrived: its actor died)."""
+        with self.cond:
+            if not self.edge.dropping:
+                self.unacked = max(0, self.unacked - n)
+            self.lost += lost
+            self.cond.notify_all()
+
+    @property
+    def finished(self) -> bool:
+        """DONE was queued and has been taken."""
+        with self.cond:
+            return self.done and not self.items
+
+    def stats(self) -> dict[str, Any]:
+        with self.cond:
+            return {"stream": self.edge.stream, "from": self.edge.src, "to": self.edge.dst,
+                    "policy": self.edge.policy, "capacity": self.edge.capacity, "packets": self.packets,
+                    "bytes": self.bytes, "drops": self.drops, "bounds": self.bounds, "batches": self.batches,
+                    "lost": self.lost, "waiting": len(self.items), "in_transit": self.unacked}
+
+
+class Inbox:
+    """Feeds one bridge edge into the receiving part's graph, checking order (per-sender seq, timestamps)."""
+
+    def __init__(self, edge: Edge, graph: Any, set_bound: Callable[[str, int], None] | None) -> None:
+        self.edge = edge
+        self.graph = graph
+        self.set_bound = set_bound  # None until the engine has Graph.set_input_bound
+        self.lock = threading.Lock()
+        self.incarnation: str | None = None
+        self.next_seq = 1
+        self.last_ts = -(2**63)
+        self.closed = False
+        self.received = self.gaps = self.duplicates = self.discarded = 0
+        self.latencies_ns: deque[int] = deque(maxlen=LATENCY_SAMPLES)
+
+    def deliver(self, incarnation: str, batch: list[tuple], aborted: Callable[[], bool]) -> int:
+        """Feed ``batch`` into the graph; returns how many items were accepted. Waits (in short slices, until
+        ``aborted()``) while the engine's queue is full: that wait is the back-pressure the sender's credit sees.
+        Raises the graph's ``GraphError`` if the receiving graph failed."""
+        with self.lock:
+            if incarnation != self.incarnation:  # a new sender (first batch, or its actor restarted)
+                self.incarnation, self.next_seq = incarnation, batch[0][0] if batch else 1
+            accepted = 0
+            for seq, ts, kind, payload, put_ns in batch:
+                if seq < self.next_seq:
+                    self.duplicates += 1
+                    continue
+                if seq > self.next_seq:
+                    self.gaps += seq - self.next_seq  # items that never came (lost on the way)
+                self.next_seq = seq + 1
+                if self.closed:
+                    self.discarded += 1  # arrived after the part was stopped
+                    accepted += 1
+                    continue
+                if kind == PACKET:
+                    if ts < self.last_ts:
+                        raise GraphError(f"bridge '{self.edge.id}': packet at {Timestamp(ts)} arrived after one at "
+                                         f"{Timestamp(self.last_ts)} (seq {seq}); the transport reordered it",
+                                         node=self.edge.dst, timestamp=Timestamp(ts), phase="bridge")
+                    self._add(ts, payload, aborted)
+                    self.last_ts = ts + 1
+                    self.received += 1
+                    self.latencies_ns.append(time.time_ns() - put_ns)
+                elif ts >= DONE_US:
+                    self.graph.close_input(self.edge.stream)
+                    self.closed = True
+                elif self.set_bound is not None and ts > self.last_ts:
+                    self.set_bound(self.edge.stream, ts)
+                    self.last_ts = ts
+                accepted += 1
+            return accepted
+
+    def _add(self, ts: int, payload: Any, aborted: Callable[[], bool]) -> None:
+        while True:
+            try:
+                self.graph.add_packet(self.edge.stream, payload, ts, timeout=WAIT_SLICE_S)
+                return
+            except GraphTimeoutError:
+                if aborted():
+                    raise BridgeAborted from None
+
+    def close(self) -> None:
+        with self.lock:
+            self.closed = True
+
+    def stats(self) -> dict[str, Any]:
+        lat = sorted(self.latencies_ns)
+
+        def pct(q: float) -> float:
+            return lat[min(len(lat) - 1, round(q * (len(lat) - 1)))] / 1000.0 if lat else 0.0
+
+        return {"received": self.received, "seq_gaps": self.gaps, "duplicates": self.duplicates,
+                "discarded_after_stop": self.discarded,
+                "latency_us": {"p50": pct(0.5), "p99": pct(0.99), "max": lat[-1] / 1000.0 if lat else 0.0}}

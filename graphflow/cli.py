@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from .cli_flags import add_run_flags, app_runner_flags, needs_app_runner, refuse_inapplicable
 from .errors import ConfigError, GraphError, GraphflowError
 
 
@@ -59,9 +60,10 @@ def _parser() -> argparse.ArgumentParser:
         r.add_argument("--loop", action="store_true", help="loop a video file")
         r.add_argument("--stats", action="store_true", default=(name == "stats"), help="print stats at the end")
         r.add_argument("--stats-json", type=Path, help="write stats as JSON")
-        r.add_argument("--trace", type=Path, help="write a Chrome/Perfetto trace (engine-only runs)")
+        r.add_argument("--trace", type=Path, help="write a Chrome/Perfetto trace of the whole run")
         r.add_argument("--executor", choices=["threads", "inline"], default="threads")
         r.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+        add_run_flags(r)
 
     sub.add_parser("calculators", help="list the calculators graphs can name")
     s = sub.add_parser("schema", help="print the JSON Schema of graph files")
@@ -144,11 +146,13 @@ def _run(args: argparse.Namespace) -> int:
     options = _kv(args.option, "-O")
     side = _kv(args.side, "--side")
     graph = Graph.from_yaml(args.graph, executor=args.executor, trace=args.trace, **options)
-    uses_media = bool(args.input or args.output or args.show or args.jsonl) or bool(graph.spec.input_streams)
+    uses_media = needs_app_runner(args, graph)
+    refuse_inapplicable(args, graph)
     if uses_media:  # frames come from a source the app runner adds; it prints its own errors/progress
         app = importlib.import_module("calculators.io.app")
         return int(app.run_app(args.graph, input=args.input, output=args.output, show=args.show, jsonl=args.jsonl,
-                               side=side, options=options, max_frames=args.max_frames, loop=args.loop))
+                               side=side, options=options, max_frames=args.max_frames, loop=args.loop,
+                               **app_runner_flags(args)))
     try:
         stats = graph.run(side, timeout=args.timeout)
     except KeyboardInterrupt:
@@ -164,14 +168,9 @@ def _run(args: argparse.Namespace) -> int:
     except GraphflowError:
         graph.cancel()  # e.g. --timeout: every opened node still gets its close()
         raise
-    if args.stats:
-        from .stats import table
+    from .run_report import write_run_reports
 
-        print(table(stats))
-    if args.stats_json:
-        args.stats_json.write_text(json.dumps(stats, indent=2))
-    if args.trace:
-        print(f"trace written to {args.trace} (open in ui.perfetto.dev)")
+    write_run_reports(stats, print_table=args.stats, stats_json=args.stats_json, trace=args.trace)
     return 0
 
 

@@ -39,6 +39,8 @@ from graphflow.types import ClassActivation, Instances
 
 from .display import DisplayBackend, DisplayQueue, HeadlessDisplayError, OpenCVDisplay
 from .frame_reader import FrameReader, SourceOpenError, camera_available, classify_input
+from .progress import Progress
+from .run_watch import RunWatch
 
 #: app output stream name -> Renderer/JsonlSink input tag
 RESULT_STREAMS: dict[str, str] = {
@@ -102,6 +104,7 @@ def build_app_graph(
     app_options: dict[str, Any] | None = None,
     render_options: dict[str, Any] | None = None,
     window: str = "graphflow",
+    serve: bool = False,
 ) -> dict[str, Any]:
     """The wrapper graph (a dict for ``Graph.from_yaml``) around ``app`` (the loaded app graph at ``graph_path``).
 
@@ -119,7 +122,7 @@ def build_app_graph(
         "outputs": {"IMAGE": _FRAMES, "CAPTURE_TIME": _CAPTURE},
         "side_inputs": {"STOP": _STOP}, "options": source_options,
     })
-    needs_render = bool(show or output or images_dir)
+    needs_render = bool(show or output or images_dir or serve)
     rendered = None
     if needs_render:
         rendered = _RENDERED if (results or not own_images) else own_images[0]
@@ -177,53 +180,6 @@ def build_app_graph(
     return {"input_side_packets": side, "output_streams": outputs, "nodes": nodes}
 
 
-class _Progress:
-    """Progress bar for files (tqdm: frames, fps, ETA) or a live stats line for cameras, on ``stream``."""
-
-    def __init__(self, total: int, live: bool, label: str, stream: IO[str], enabled: bool) -> None:
-        self.live, self.label, self.stream, self.enabled = live, label, stream, enabled
-        self.count = 0
-        self.latency_ms: float | None = None
-        self._lock = threading.Lock()
-        self._bar = None
-        self._last_line = 0.0
-        self._t0 = time.monotonic()
-        if enabled and not live:
-            from tqdm import tqdm
-
-            self._bar = tqdm(
-                total=total or None, unit="frame", desc=label, file=stream, dynamic_ncols=True, disable=None
-            )
-
-    def frame(self, latency_ms: float | None) -> None:
-        with self._lock:
-            self.count += 1
-            if latency_ms is not None:
-                self.latency_ms = latency_ms if self.latency_ms is None else 0.9 * self.latency_ms + 0.1 * latency_ms
-
-    def update(self, dropped: int) -> None:
-        if not self.enabled:
-            return
-        if self._bar is not None:
-            self._bar.update(self.count - self._bar.n)
-            return
-        now = time.monotonic()
-        if now - self._last_line < 1.0:
-            return
-        self._last_line = now
-        rate = self.count / max(1e-6, now - self._t0)
-        lat = f"{self.latency_ms:.0f} ms" if self.latency_ms is not None else "- ms"
-        self.stream.write(f"\r{self.label}: {self.count} frames, {rate:.1f} fps, dropped {dropped}, latency {lat}  ")
-        self.stream.flush()
-
-    def close(self, dropped: int) -> None:
-        self.update(dropped)
-        if self._bar is not None:
-            self._bar.close()
-        elif self.enabled:
-            self.stream.write("\n")
-
-
 def _dropped(graph: Graph) -> int:
     try:
         return int(graph.stats().get("drops_total", 0))
@@ -256,6 +212,13 @@ def run_app(
     observers: dict[str, Callable[[Any], None]] | None = None,
     progress: bool = True,
     stream: IO[str] | None = None,
+    executor: str = "threads",
+    timeout: float | None = None,
+    trace: str | Path | None = None,
+    stats: bool = False,
+    stats_json: str | Path | None = None,
+    serve: str | int | None = None,
+    serve_stream: str | None = None,
 ) -> int:
     """Run ``graph_path`` on ``input`` with the sinks asked for; returns the process exit code (see module doc).
 
@@ -266,7 +229,11 @@ def run_app(
     images_dir: annotated frames as images. width/height/fps/loop/start/end/max_frames/realtime/retries:
     ``VideoSource`` options. flow_limit: None = only for live sources. render_options: ``Renderer`` options.
     observers: stream name -> callback(packet) on the (wrapper) graph's streams, e.g. ``{"hands": ...}``.
-    progress: show the progress bar / stats line on ``stream`` (default stderr).
+    progress: show the progress bar (terminal) or a line every few seconds (log) on ``stream`` (default stderr).
+    executor/trace: as for ``Graph``. timeout: stop the source after this many seconds, drain, return 1.
+    stats/stats_json: print the per-node table on stdout / write the stats JSON at the end.
+    serve: "[HOST:]PORT" of a live web view (127.0.0.1 unless a host is given; ``graphflow.serve``);
+    serve_stream: the image stream it shows (default: the rendered frames).
     """
     out = stream or sys.stderr
 
@@ -276,7 +243,7 @@ def run_app(
         return code
 
     try:
-        app = Graph.from_yaml(graph_path, **(options or {}))
+        app = Graph.from_yaml(graph_path, executor=executor, trace=trace, **(options or {}))
     except (ConfigError, OSError) as exc:
         return fail(str(exc), 2)
     app_inputs = [n for n, _ in app.spec.input_streams]
@@ -325,8 +292,9 @@ def run_app(
             wrapper = build_app_graph(
                 graph_path, app, src_opts, live=live, flow_limit=flow_limit, show=show, output=output,
                 jsonl=jsonl, images_dir=images_dir, app_options=options, render_options=render_options,
+                serve=serve is not None,
             )
-            graph = Graph.from_yaml(wrapper)
+            graph = Graph.from_yaml(wrapper, executor=executor, trace=trace)
         except ConfigError as exc:
             return fail(str(exc), 2)
         side_packets[_STOP] = stop
@@ -337,7 +305,8 @@ def run_app(
         if input is not None and "input" in app.spec.options:
             # a self-contained graph that names its source with an `input` option (graphs/hand_tracking_live.yaml)
             try:
-                app = Graph.from_yaml(graph_path, **{**(options or {}), "input": str(input)})
+                app = Graph.from_yaml(graph_path, executor=executor, trace=trace,
+                                      **{**(options or {}), "input": str(input)})
             except (ConfigError, OSError) as exc:
                 return fail(str(exc), 2)
             input = None  # noqa: A001
@@ -354,7 +323,9 @@ def run_app(
             side_packets[_DISPLAY] = queue
         counted = next(iter(n for n, _ in app.spec.output_streams), None)
 
-    bar = _Progress(reader_total, live, label, out, progress)
+    bar = Progress(reader_total, live, label, out, progress)
+    watch = RunWatch(graph, bar, out, serve=serve, serve_stream=serve_stream, title=label, timeout=timeout,
+                     stats=stats, stats_json=stats_json, trace=trace, frames_stream=counted)
     capture_times: dict[int, float] = {}
     if counted is not None and APP_INPUT in app_inputs:
         graph.observe(_CAPTURE, lambda p: capture_times.__setitem__(int(p.timestamp), p.payload))
@@ -370,6 +341,10 @@ def run_app(
         graph.observe(counted, lambda p: bar.frame(None))
     for name, callback in (observers or {}).items():
         graph.observe(name, callback)
+    try:
+        watch.open(default_stream=_RENDERED if _RENDERED in graph.validated.stream_types else None)
+    except (GraphflowError, RuntimeError) as exc:
+        return fail(str(exc), 2)
 
     errors: list[BaseException] = []
     done = threading.Event()
@@ -387,6 +362,7 @@ def run_app(
     try:
         graph.start(side_packets)  # opens every node: models load here
     except GraphflowError as exc:
+        watch.finish(ran=False)
         return fail(str(exc), 2 if isinstance(exc, ConfigError) else 1)
     except KeyboardInterrupt:
         stop.set()
@@ -394,7 +370,9 @@ def run_app(
             graph.close(timeout=5.0)
         except GraphflowError:
             pass
+        watch.finish(ran=False)
         return fail("interrupted while starting", 130)
+    watch.arm(side_packets.get(_STOP))
     waiter = threading.Thread(target=wait_for_graph, name="graphflow-app-wait")
     waiter.start()
     interrupted = quit_pressed = False
@@ -421,6 +399,7 @@ def run_app(
     finally:
         waiter.join(timeout=15.0)
         bar.close(_dropped(graph))
+        watch.finish()
     if errors:
         exc = errors[0]
         if isinstance(exc, GraphError):
@@ -431,4 +410,7 @@ def run_app(
         return fail(f"{type(exc).__name__}: {exc}", 1)
     if interrupted:
         return 130
+    if watch.timed_out:
+        return fail(f"--timeout {timeout:g} s: gave up; the source was stopped and the frames in flight drained "
+                    f"({bar.count} frames done)", 1)
     return 0

@@ -21,6 +21,7 @@ from calculators.io import app as app_module
 from calculators.io.app import NO_INPUT_MESSAGE, run_app
 from calculators.io.display import FakeDisplay, highgui_available
 from calculators.io.jsonl import JSONL_SCHEMA
+from calculators.io.progress import Progress
 from graphflow import Calculator, Context, Input, Output, register_calculator
 from graphflow.types import Classification
 
@@ -241,10 +242,10 @@ def test_graphflow_run_cli_matches_the_hand_graph_fed_directly(tmp_path):
 
 def test_live_stats_line_shows_frames_fps_drops_and_latency():
     stream = io.StringIO()
-    bar = app_module._Progress(total=0, live=True, label="hands on camera 0", stream=stream, enabled=True)
+    bar = Progress(total=0, live=True, label="hands on camera 0", stream=stream, enabled=True, tty=True)
     for latency in (50.0, 70.0):
         bar.frame(latency)
-    bar._last_line = 0.0
+    bar._last_line = -1e9
     bar.update(dropped=7)
     bar.close(dropped=7)
     line = stream.getvalue()

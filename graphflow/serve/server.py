@@ -167,10 +167,10 @@ class LiveServer:
         app.router.add_get("/api/frame", self._frame)
         app.router.add_get("/stream.mjpg", self._mjpeg)
         app.router.add_post("/api/trace", self._trace)
-        runner = web.AppRunner(app, access_log=None)
+        runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
         try:
             await runner.setup()
-            site = web.TCPSite(runner, self.address.host, self.address.port, shutdown_timeout=1.0)
+            site = web.TCPSite(runner, self.address.host, self.address.port)
             await site.start()
             if runner.addresses:
                 self.port = int(runner.addresses[0][1])
@@ -233,9 +233,10 @@ class LiveServer:
         assert self.frames is not None and self._stopping is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LONG_POLL_S
-        while self.frames.seq <= after and loop.time() < deadline and not self._stopping.is_set():
+        newest = max(after, 0)  # frame numbers start at 1: there is nothing to show before the first
+        while self.frames.seq <= newest and loop.time() < deadline and not self._stopping.is_set():
             await asyncio.sleep(FRAME_POLL_S)
-        if self.frames.seq <= after:
+        if self.frames.seq <= newest:
             return None
         return await loop.run_in_executor(None, self.frames.jpeg)
 

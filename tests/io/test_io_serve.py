@@ -35,6 +35,15 @@ def _get(url: str, headers: dict | None = None, method: str = "GET"):
         return exc.code, dict(exc.headers), exc.read()
 
 
+def _first_frame(url: str, timeout: float = 60.0):
+    """GET /api/frame until the run's first frame is there (models load after the URL is printed)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, headers, body = _get(url + "api/frame?after=-1")
+        if status != 204 or time.monotonic() > deadline:
+            return status, headers, body
+
+
 def _frames(n: int) -> list[np.ndarray]:
     return [f.image for f in FrameReader(str(VIDEO), max_frames=n)]
 
@@ -155,7 +164,7 @@ def test_run_app_serve_shows_the_rendered_frames(tmp_path):
         time.sleep(0.05)
     assert m, stream.getvalue()
     url = m.group(1)
-    status, headers, body = _get(url + "api/frame?after=-1")
+    status, headers, body = _first_frame(url)
     assert status == 200 and cv2.imdecode(np.frombuffer(body, np.uint8), cv2.IMREAD_COLOR).shape == (360, 640, 3)
     topo = json.loads(_get(url + "api/topology")[2])
     assert topo["stream"] == "gf_rendered" and {"source", "renderer", "app/relay"} <= {n["id"] for n in topo["nodes"]}
@@ -163,3 +172,31 @@ def test_run_app_serve_shows_the_rendered_frames(tmp_path):
     assert result == [1]  # the timeout ended the endless loop
     with pytest.raises(OSError):  # and the server went with the run
         socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/"))), timeout=2).close()
+
+
+def test_live_demo_without_a_gui_serves_the_page_and_prints_the_url(monkeypatch, capsys):
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[2] / "demos" / "hand_tracking_live.py"
+    spec = importlib.util.spec_from_file_location("demo_hand_tracking_live", path)
+    demo = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(demo)
+    monkeypatch.setattr(demo, "highgui_available", lambda: False)  # as with opencv-python-headless, on any box
+    result = []
+    runner = threading.Thread(target=lambda: result.append(demo.main(
+        ["--input", str(VIDEO), "--serve", "127.0.0.1:0", "--model-complexity", "0", "--max-frames", "40"])))
+    runner.start()
+    seen = ""
+    deadline = time.monotonic() + 60
+    while not (m := re.search(r"live view at (\S+)", seen)) and time.monotonic() < deadline:
+        seen += capsys.readouterr().err
+        time.sleep(0.05)
+    try:
+        assert m, seen
+        assert "no GUI" in seen and "browser" in seen
+        status, _, body = _first_frame(m.group(1))
+        assert status == 200 and body[:2] == b"\xff\xd8"  # a JPEG
+    finally:
+        runner.join(60)
+    assert result == [0]

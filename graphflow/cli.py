@@ -18,6 +18,7 @@ import yaml
 
 from .cli_flags import add_run_flags, app_runner_flags, needs_app_runner, refuse_inapplicable
 from .errors import ConfigError, GraphError, GraphflowError
+from .progress import EngineProgress
 
 
 def _kv(items: list[str] | None, what: str) -> dict[str, Any]:
@@ -154,7 +155,8 @@ def _run(args: argparse.Namespace) -> int:
                                side=side, options=options, max_frames=args.max_frames, loop=args.loop,
                                **app_runner_flags(args)))
     try:
-        stats = graph.run(side, timeout=args.timeout)
+        with EngineProgress(graph, enabled=not args.quiet):
+            stats = graph.run(side, timeout=args.timeout)
     except KeyboardInterrupt:
         print("graphflow: stopping: sources end, packets in flight drain (Ctrl-C again to abandon)...",
               file=sys.stderr)

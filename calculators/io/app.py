@@ -35,11 +35,11 @@ import numpy as np
 from graphflow import ConfigError, GraphError
 from graphflow.errors import GraphflowError
 from graphflow.graph import Graph
+from graphflow.progress import Progress
 from graphflow.types import ClassActivation, Instances
 
 from .display import DisplayBackend, DisplayQueue, HeadlessDisplayError, OpenCVDisplay
 from .frame_reader import FrameReader, SourceOpenError, camera_available, classify_input
-from .progress import Progress
 from .run_watch import RunWatch
 
 #: app output stream name -> Renderer/JsonlSink input tag

@@ -18,9 +18,8 @@ import numpy as np
 
 from graphflow import ConfigError
 from graphflow.errors import GraphflowError
+from graphflow.progress import Progress
 from graphflow.run_report import write_run_reports
-
-from .progress import Progress
 
 #: seconds a graph without a ``stop`` event gets to drain after ``timeout`` before ``graph.stop`` gives up
 STOP_DRAIN_S = 10.0

@@ -13,8 +13,8 @@ from pathlib import Path
 import cv2
 from io_reference import VIDEO
 
-from calculators.io.progress import Progress
 from graphflow.cli import main as cli
+from graphflow.progress import Progress
 
 REPO = Path(__file__).resolve().parents[2]
 PASS_GRAPH = ("input_streams: [image]\noutput_streams: [same]\nnodes:\n"
@@ -136,3 +136,14 @@ def test_flags_that_cannot_apply_are_refused_in_one_line(tmp_path, capsys):
     assert cli(["run", str(graph), "--input", str(VIDEO), "--serve", "no-port"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "[HOST:]PORT" in err[0]
+
+
+def test_engine_only_runs_show_progress_too(tmp_path, capsys):
+    own = tmp_path / "own.yaml"
+    own.write_text(f"output_streams: [f]\nnodes:\n  - {{calculator: VideoSource, outputs: {{IMAGE: f}}, "
+                   f"options: {{input: '{VIDEO}', max_frames: 7}}}}\n")
+    assert cli(["run", str(own)]) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert err and err[-1].startswith("own: 7 packets, ") and "dropped 0" in err[-1]
+    assert cli(["run", str(own), "--quiet"]) == 0
+    assert capsys.readouterr().err == ""

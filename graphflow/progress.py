@@ -1,4 +1,4 @@
-"""Progress of a media run, for a person watching the terminal or reading a log.
+"""Progress of a run, for a person watching the terminal or reading a log (``graphflow run``, ``run_app``).
 
 - On a terminal: a tqdm bar for files (frames, fps, ETA, drops) and a ``\\r``-rewritten stats line for live
   sources (frames, fps, drops, latency).
@@ -44,13 +44,14 @@ class Progress:
     """Frames done, fps, drops and latency of a run, drawn on ``stream`` (see the module docstring).
 
     total: frames expected (0 = unknown / endless). live: a camera or stream (no ETA). tty: None = ask the stream.
-    clock: ``time.monotonic`` (a test passes its own).
+    clock: ``time.monotonic`` (a test passes its own). unit: what is counted ("frames", "packets").
     """
 
     def __init__(self, total: int, live: bool, label: str, stream: IO[str], enabled: bool, *,
                  tty: bool | None = None, interval_s: float = LOG_INTERVAL_S,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, unit: str = "frames") -> None:
         self.total, self.live, self.label, self.stream, self.enabled = total, live, label, stream, enabled
+        self.unit = unit
         self.tty = _is_tty(stream) if tty is None else tty
         self.interval_s = interval_s if not self.tty else TTY_INTERVAL_S
         self.count = 0
@@ -64,7 +65,7 @@ class Progress:
         if enabled and self.tty and not live:
             from tqdm import tqdm
 
-            self._bar = tqdm(total=total or None, unit="frame", desc=label, file=stream, dynamic_ncols=True)
+            self._bar = tqdm(total=total or None, unit=unit.rstrip("s"), desc=label, file=stream, dynamic_ncols=True)
 
     # ---- from graph threads --------------------------------------------------------------------------------------
     def frame(self, latency_ms: float | None) -> None:
@@ -91,7 +92,9 @@ class Progress:
         """One line: ``label: 120/300 frames, 24.1 fps, dropped 0, latency 80 ms``."""
         done = f"{self.count}/{self.total}" if self.total and not self.live else str(self.count)
         lat = f"{self.latency_ms:.0f} ms" if self.latency_ms is not None else "- ms"
-        return f"{self.label}: {done} frames, {self.fps():.1f} fps, dropped {dropped}, latency {lat}"
+        rate = "fps" if self.unit == "frames" else f"{self.unit}/s"
+        text = f"{self.label}: {done} {self.unit}, {self.fps():.1f} {rate}, dropped {dropped}"
+        return text + f", latency {lat}" if self.unit == "frames" else text
 
     def update(self, dropped: int) -> None:
         if not self.enabled:
@@ -124,3 +127,50 @@ class Progress:
         if self.tty:
             self.stream.write("\n")
             self.stream.flush()
+
+
+class EngineProgress:
+    """Progress lines for an engine-only run (``graphflow run`` without media): packets on the graph's first output
+    stream (or the last node's first output), drops from the stats, drawn from a daemon thread while it runs.
+
+        with EngineProgress(graph, enabled=not quiet):
+            graph.run(side_packets)
+    """
+
+    def __init__(self, graph: Any, *, enabled: bool, stream: IO[str] | None = None) -> None:
+        import sys
+        from pathlib import Path
+
+        self.graph = graph
+        outputs = [name for name, _ in graph.spec.output_streams]
+        last = graph.validated.nodes[-1].spec.outputs if graph.validated.nodes else []
+        self.counted = outputs[0] if outputs else (last[0].stream if last else None)
+        label = Path(graph.spec.source).stem if graph.spec.source else "graph"
+        self.progress = Progress(0, True, label, stream or sys.stderr, enabled and self.counted is not None,
+                                 unit="packets")
+        self._done = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> EngineProgress:
+        if self.progress.enabled:
+            self.graph.observe(self.counted, lambda p: self.progress.frame(None))
+            self._thread = threading.Thread(target=self._draw, name="graphflow-progress", daemon=True)
+            self._thread.start()
+        return self
+
+    def _drops(self) -> int:
+        try:
+            return int(self.graph.stats().get("drops_total", 0))
+        except Exception:  # noqa: BLE001 - progress is cosmetic; it never breaks the run
+            return 0
+
+    def _draw(self) -> None:
+        while not self._done.wait(TTY_INTERVAL_S):
+            self.progress.update(self._drops())
+
+    def __exit__(self, exc_type: Any, *exc: Any) -> None:
+        self._done.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5.0)
+            if exc_type is None:  # on an error the error is the last line, not a progress line
+                self.progress.close(self._drops())

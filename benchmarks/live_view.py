@@ -1,0 +1,158 @@
+"""What the live view (``--serve``) costs the graph: hand tracking frames/s with and without a watcher.
+
+The graph is ``run_app``'s wrapper around ``graphs/hand_tracking.yaml`` on the shared video (VideoSource -> hand
+tracking -> Renderer), as fast as it goes (file input, no flow limiter), in three configurations, interleaved
+``--runs`` times in one process so the ratios compare like with like:
+
+- ``none``: no server (the renderer still runs, so only serving is measured);
+- ``client``: the server plus one watcher doing what the page does (long-poll every new frame, stats twice a
+  second) from a Python thread: the cost a browser on *another* machine puts on this one (server side only);
+- ``chromium``: the server plus a real headless Chromium showing the page on this machine (its decoding and
+  drawing compete for the same cores: the worst case of a laptop watching itself).
+
+fps is counted over the rendered frames after the first ``WARMUP_FRAMES`` (model load and warm-up excluded).
+
+    flock /tmp/bench.lock python benchmarks/live_view.py [--runs 3] [--frames 202] [--json out.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from calculators.io.app import _RENDERED, _STOP, build_app_graph  # noqa: E402
+from calculators.io.live_view import start_live_view  # noqa: E402
+from graphflow.graph import Graph  # noqa: E402
+
+VIDEO = ROOT.parent / "shared" / "data" / "hands" / "videos" / "hand_landmarker_test_video.mp4"
+HAND_GRAPH = ROOT / "graphs" / "hand_tracking.yaml"
+WARMUP_FRAMES = 10
+STATS_PERIOD_S = 0.5
+CASES = ("none", "client", "chromium")
+
+
+def _watch_like_the_page(url: str, stop: threading.Event, counts: dict[str, int]) -> None:
+    """Long-poll frames and poll stats every STATS_PERIOD_S, as live.js does, until ``stop``."""
+    seq, next_stats = -1, 0.0
+    while not stop.is_set():
+        try:
+            with urllib.request.urlopen(f"{url}api/frame?after={seq}", timeout=5) as r:
+                if r.status == 200:
+                    r.read()
+                    seq = int(r.headers["X-Frame-Seq"])
+                    counts["frames"] += 1
+            if time.monotonic() >= next_stats:
+                next_stats = time.monotonic() + STATS_PERIOD_S
+                with urllib.request.urlopen(url + "api/stats", timeout=5) as r:
+                    r.read()
+                    counts["stats"] += 1
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            time.sleep(0.05)
+
+
+def _chromium(url: str):
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = "/usr/bin/chromium"
+    for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                "--window-size=1400,1000"):
+        options.add_argument(arg)
+    driver = webdriver.Chrome(service=Service("/usr/bin/chromedriver"), options=options)
+    driver.get(url)
+    return driver
+
+
+def run_once(case: str, frames: int) -> dict[str, float]:
+    app = Graph.from_yaml(HAND_GRAPH)
+    source = {"input": str(VIDEO), "max_frames": frames, "loop": frames > 202}
+    graph = Graph.from_yaml(build_app_graph(HAND_GRAPH, app, source, live=False, serve=True))
+    times: list[float] = []
+    graph.observe(_RENDERED, lambda p: times.append(time.perf_counter()))
+    server = driver = watcher = None
+    stop = threading.Event()
+    counts = {"frames": 0, "stats": 0}
+    if case != "none":
+        server = start_live_view(graph, "127.0.0.1:0", stream=_RENDERED, title="benchmark", out=open(os.devnull, "w"))
+    if case == "client":
+        watcher = threading.Thread(target=_watch_like_the_page, args=(server.url, stop, counts), daemon=True)
+        watcher.start()
+    elif case == "chromium":
+        driver = _chromium(server.url)
+    try:
+        graph.start({_STOP: threading.Event()})
+        graph.wait_until_done(timeout=600)
+        if driver is not None:  # what the page showed: its frame number and how often its stats refreshed
+            counts["frames"] = int(driver.find_element("id", "frame").get_attribute("data-seq") or 0)
+            counts["stats"] = int(driver.find_element("id", "stats-tick").text)
+    finally:
+        stop.set()
+        if watcher is not None:
+            watcher.join(10)
+        if driver is not None:
+            driver.quit()
+        if server is not None:
+            server.close()
+        graph.close()
+    measured = times[WARMUP_FRAMES:]
+    fps = (len(measured) - 1) / (measured[-1] - measured[0])
+    return {"fps": fps, "frames": len(times), "watcher_frames": counts["frames"], "watcher_stats": counts["stats"]}
+
+
+def main(argv: list[str] | None = None) -> dict:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--frames", type=int, default=202, help="frames per run (more than 202 loops the video)")
+    parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
+    parser.add_argument("--json", type=Path)
+    args = parser.parse_args(argv)
+    runs: dict[str, list[dict]] = {c: [] for c in args.cases}
+    for i in range(args.runs):
+        for case in args.cases:  # interleaved: drift on a shared machine hits every case alike
+            result = run_once(case, args.frames)
+            runs[case].append(result)
+            print(f"run {i + 1}/{args.runs} {case:8s} {result['fps']:.2f} fps", file=sys.stderr)
+    fps = {c: statistics.median(r["fps"] for r in rs) for c, rs in runs.items()}
+    report = {
+        "benchmark": "live_view_serving_cost",
+        "graph": "graphs/hand_tracking.yaml (model_complexity 1, max_num_hands 2) + Renderer, file input",
+        "video": VIDEO.name, "frames_per_run": args.frames, "runs": args.runs, "warmup_frames": WARMUP_FRAMES,
+        "median_fps": fps,
+        "ratio_vs_none": {c: fps[c] / fps["none"] for c in fps if "none" in fps},
+        "cost_pct": {c: 100.0 * (1 - fps[c] / fps["none"]) for c in fps if "none" in fps and c != "none"},
+        "runs_detail": runs,
+        "box": {"nproc": os.cpu_count(), "cpu": _cpu_model(), "python": platform.python_version()},
+        "command": "python benchmarks/live_view.py " + " ".join(argv if argv is not None else sys.argv[1:]),
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        args.json.write_text(text + "\n")
+    return report
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+if __name__ == "__main__":
+    main()

@@ -65,6 +65,13 @@ class ServeError(RuntimeError):
     """The live view could not start (address in use, cannot bind)."""
 
 
+def _host_name(host: str) -> str:
+    """The name part of a Host header: ``localhost:8000`` -> ``localhost``, ``[::1]:8000`` -> ``::1``."""
+    if host.startswith("["):
+        return host[1:].partition("]")[0].lower()
+    return host.rpartition(":")[0].lower() if ":" in host else host.lower()
+
+
 def _load_assets() -> dict[str, bytes]:
     folder = resources.files(__package__) / "static"
     return {name: (folder / name).read_bytes() for name in ASSETS}
@@ -197,8 +204,7 @@ class LiveServer:
         from aiohttp import web
 
         if is_loopback(self.address.host):
-            host = (request.host or "").rsplit(":", 1)[0].strip("[]").lower() if request.host else ""
-            if host not in LOOPBACK_NAMES:
+            if _host_name(request.host or "") not in LOOPBACK_NAMES:
                 return web.Response(status=403, text="this live view answers only to localhost names\n")
         return await handler(request)
 

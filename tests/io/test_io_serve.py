@@ -122,6 +122,8 @@ def test_nothing_outside_the_page_is_served_and_nothing_changes_the_graph(served
     assert _get(server.url + "static/index.html.bak")[0] == 404
     assert _get(server.url + "api/stats", {"Host": "attacker.example:80"})[0] == 403  # DNS rebinding
     assert _get(server.url + "api/stats", {"Host": "localhost:9999"})[0] == 200  # an SSH tunnel's local port
+    assert _get(server.url + "api/stats", {"Host": "[::1]:9999"})[0] == 200
+    assert _get(server.url + "api/stats", {"Host": "localhost.attacker.example"})[0] == 403
     assert _get(server.url + "api/trace", method="POST")[0] == 403  # a cross-site form cannot add the header
     for path in ("api/stats", "api/topology", "api/frame"):
         assert _get(server.url + path, method="POST")[0] == 405

@@ -10,7 +10,10 @@ tracking -> Renderer), as fast as it goes (file input, no flow limiter), in thre
 - ``chromium``: the server plus a real headless Chromium showing the page on this machine (its decoding and
   drawing compete for the same cores: the worst case of a laptop watching itself).
 
-fps is counted over the rendered frames after the first ``WARMUP_FRAMES`` (model load and warm-up excluded).
+fps is counted over the rendered frames after the first ``WARMUP_FRAMES`` (model load and warm-up excluded), and so
+is the process's CPU time per frame (all its threads: graph, server, and in ``client`` the watcher itself, so that
+case over-counts). The machine is shared: wall-clock fps swings with other people's work, CPU per frame much less;
+both are reported, as medians over the interleaved runs.
 
     flock /tmp/bench.lock python benchmarks/live_view.py [--runs 3] [--frames 202] [--json out.json]
 """
@@ -80,8 +83,8 @@ def run_once(case: str, frames: int) -> dict[str, float]:
     app = Graph.from_yaml(HAND_GRAPH)
     source = {"input": str(VIDEO), "max_frames": frames, "loop": frames > 202}
     graph = Graph.from_yaml(build_app_graph(HAND_GRAPH, app, source, live=False, serve=True))
-    times: list[float] = []
-    graph.observe(_RENDERED, lambda p: times.append(time.perf_counter()))
+    times: list[tuple[float, float]] = []
+    graph.observe(_RENDERED, lambda p: times.append((time.perf_counter(), time.process_time())))
     server = driver = watcher = None
     stop = threading.Event()
     counts = {"frames": 0, "stats": 0}
@@ -108,8 +111,10 @@ def run_once(case: str, frames: int) -> dict[str, float]:
             server.close()
         graph.close()
     measured = times[WARMUP_FRAMES:]
-    fps = (len(measured) - 1) / (measured[-1] - measured[0])
-    return {"fps": fps, "frames": len(times), "watcher_frames": counts["frames"], "watcher_stats": counts["stats"]}
+    fps = (len(measured) - 1) / (measured[-1][0] - measured[0][0])
+    cpu_ms = 1000.0 * (measured[-1][1] - measured[0][1]) / (len(measured) - 1)
+    return {"fps": fps, "cpu_ms_per_frame": cpu_ms, "frames": len(times), "watcher_frames": counts["frames"],
+            "watcher_stats": counts["stats"]}
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -124,8 +129,10 @@ def main(argv: list[str] | None = None) -> dict:
         for case in args.cases:  # interleaved: drift on a shared machine hits every case alike
             result = run_once(case, args.frames)
             runs[case].append(result)
-            print(f"run {i + 1}/{args.runs} {case:8s} {result['fps']:.2f} fps", file=sys.stderr)
+            print(f"run {i + 1}/{args.runs} {case:8s} {result['fps']:.2f} fps "
+                  f"{result['cpu_ms_per_frame']:.1f} CPU ms/frame", file=sys.stderr)
     fps = {c: statistics.median(r["fps"] for r in rs) for c, rs in runs.items()}
+    cpu = {c: statistics.median(r["cpu_ms_per_frame"] for r in rs) for c, rs in runs.items()}
     report = {
         "benchmark": "live_view_serving_cost",
         "graph": "graphs/hand_tracking.yaml (model_complexity 1, max_num_hands 2) + Renderer, file input",
@@ -133,6 +140,8 @@ def main(argv: list[str] | None = None) -> dict:
         "median_fps": fps,
         "ratio_vs_none": {c: fps[c] / fps["none"] for c in fps if "none" in fps},
         "cost_pct": {c: 100.0 * (1 - fps[c] / fps["none"]) for c in fps if "none" in fps and c != "none"},
+        "median_cpu_ms_per_frame": cpu,
+        "cpu_cost_pct": {c: 100.0 * (cpu[c] / cpu["none"] - 1) for c in cpu if "none" in cpu and c != "none"},
         "runs_detail": runs,
         "box": {"nproc": os.cpu_count(), "cpu": _cpu_model(), "python": platform.python_version()},
         "command": "python benchmarks/live_view.py " + " ".join(argv if argv is not None else sys.argv[1:]),

@@ -51,15 +51,19 @@ class FrameTap:
         self._lock = threading.Lock()
         self._encode_lock = threading.Lock()
         self._encoded: tuple[int, int, bytes] | None = None
+        self.listener: Callable[[], Any] | None = None  # the server's wake-up, set when it starts
 
     @property
     def seq(self) -> int:
         return self._seq
 
-    def __call__(self, packet: Any) -> None:  # on a graph thread: one reference swap
+    def __call__(self, packet: Any) -> None:  # on a graph thread: one reference swap (and a wake-up if watched)
         with self._lock:
             self._seq += 1
             self._latest = (self._seq, int(packet.timestamp), packet.payload)
+        listener = self.listener
+        if listener is not None:
+            listener()
 
     def jpeg(self) -> tuple[int, int, bytes] | None:
         latest = self._latest

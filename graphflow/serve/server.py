@@ -35,8 +35,6 @@ from .topology import topology
 
 #: longest wait of ``/api/frame`` for a frame newer than the one the page has
 LONG_POLL_S = 1.0
-#: how often a waiting request looks for a new frame (the graph is never asked to notify anyone)
-FRAME_POLL_S = 0.01
 #: trace length bounds (seconds) for the trace button
 TRACE_SECONDS_DEFAULT, TRACE_SECONDS_MAX = 3.0, 30.0
 #: the header a trace request must carry
@@ -54,7 +52,10 @@ _MJPEG_BOUNDARY = "graphflowframe"
 
 class FrameSource(Protocol):
     """The newest frame of the watched image stream. ``seq`` counts frames; ``jpeg()`` -> (seq, timestamp_us,
-    JPEG bytes) of the newest one, or None before the first (``calculators/io/live_view.py`` has the real one)."""
+    JPEG bytes) of the newest one, or None before the first; ``listener`` (set by the server) is called on the
+    graph's thread after each new frame and must return at once (``calculators/io/live_view.py``)."""
+
+    listener: Callable[[], None] | None
 
     @property
     def seq(self) -> int: ...
@@ -102,6 +103,8 @@ class LiveServer:
         self._error: BaseException | None = None
         self._stopping: asyncio.Event | None = None
         self._trace_busy = False
+        self._new_frame: asyncio.Event | None = None
+        self._waiting = 0  # requests waiting for a newer frame (read on the graph's thread: a plain int)
         self.port = address.port
         self.clients = 0  # requests being served now (frames, streams, stats)
 
@@ -136,6 +139,8 @@ class LiveServer:
         loop, thread = self._loop, self._thread
         if loop is None or thread is None:
             return
+        if self.frames is not None:
+            self.frames.listener = None
         if self._stopping is not None:
             loop.call_soon_threadsafe(self._stopping.set)
         thread.join(timeout)
@@ -161,6 +166,9 @@ class LiveServer:
         from aiohttp import web
 
         self._stopping = asyncio.Event()
+        self._new_frame = asyncio.Event()
+        if self.frames is not None:
+            self.frames.listener = self._wake
 
         @web.middleware
         async def guard(request: Any, handler: Any) -> Any:
@@ -235,13 +243,40 @@ class LiveServer:
         doc = await loop.run_in_executor(None, self.sampler.snapshot)
         return self._json({**doc, "clients": self.clients, "time": time.time()})
 
+    def _wake(self) -> None:
+        """On the graph's thread, after a new frame: schedule a wake-up, and only while a request waits."""
+        loop = self._loop
+        if self._waiting and loop is not None:
+            try:
+                loop.call_soon_threadsafe(self._frame_arrived)
+            except RuntimeError:  # the server is shutting down: nobody is waiting any more
+                pass
+
+    def _frame_arrived(self) -> None:  # on the server's loop
+        assert self._new_frame is not None
+        self._new_frame.set()
+        self._new_frame = asyncio.Event()
+
     async def _next_frame(self, after: int) -> tuple[int, int, bytes] | None:
-        assert self.frames is not None and self._stopping is not None
+        assert self.frames is not None and self._stopping is not None and self._new_frame is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LONG_POLL_S
         newest = max(after, 0)  # frame numbers start at 1: there is nothing to show before the first
-        while self.frames.seq <= newest and loop.time() < deadline and not self._stopping.is_set():
-            await asyncio.sleep(FRAME_POLL_S)
+        self._waiting += 1
+        try:
+            while self.frames.seq <= newest and not self._stopping.is_set():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                arrived = self._new_frame
+                if self.frames.seq > newest:  # it came between the check and now
+                    break
+                try:
+                    await asyncio.wait_for(arrived.wait(), remaining)
+                except TimeoutError:
+                    break
+        finally:
+            self._waiting -= 1
         if self.frames.seq <= newest:
             return None
         return await loop.run_in_executor(None, self.frames.jpeg)
@@ -321,6 +356,8 @@ class LiveServer:
             return self._json({"error": f"trace failed: {type(exc).__name__}: {exc}"}, 409)
         finally:
             self._trace_busy = False
+        self._new_frame: asyncio.Event | None = None
+        self._waiting = 0  # requests waiting for a newer frame (read on the graph's thread: a plain int)
         name = time.strftime("graphflow-trace-%Y%m%d-%H%M%S.json")
         from aiohttp import web
 

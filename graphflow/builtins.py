@@ -79,23 +79,31 @@ class FlowLimiterCalculator(Calculator):
                 raise ValueError("FlowLimiter needs max_in_flight >= 1 and max_in_queue >= 0")
 
     def open(self, ctx: Context) -> None:
-        self.in_flight = 0
+        self.in_flight: list[int] = []  # timestamps admitted and not yet finished, ascending
         self.waiting: deque[Any] = deque()
 
     def process(self, ctx: Context) -> None:
-        if ctx.has("FINISHED"):
-            self.in_flight = max(0, self.in_flight - 1)
+        # A frame is finished when FINISHED carries a packet at its timestamp, or when FINISHED's bound passes it
+        # (the pipeline produced nothing for it): matched by timestamp, as MediaPipe's FlowLimiterCalculator does,
+        # so a frame that never yields an output still leaves.
+        finished = ctx.packet("FINISHED")
+        if finished is not None and int(finished.timestamp) in self.in_flight:
+            self.in_flight.remove(int(finished.timestamp))
+        bound = int(ctx.input_bound("FINISHED"))
+        while self.in_flight and self.in_flight[0] < bound:
+            self.in_flight.pop(0)
         frame = ctx.packet("IN")
+        limit = self.options.max_in_flight
         if frame is not None:
             self.waiting.append(frame)
-            while len(self.waiting) > self.options.max_in_queue + (1 if self.in_flight < self.options.max_in_flight
-                                                                   else 0):
+            while len(self.waiting) > self.options.max_in_queue + (1 if len(self.in_flight) < limit else 0):
                 dropped = self.waiting.popleft()
                 ctx.count("dropped_frames")
                 ctx.set_bound("OUT", dropped.timestamp + 1)
-        while self.waiting and self.in_flight < self.options.max_in_flight:
-            ctx.emit_packet("OUT", self.waiting.popleft())
-            self.in_flight += 1
+        while self.waiting and len(self.in_flight) < limit:
+            admitted = self.waiting.popleft()
+            ctx.emit_packet("OUT", admitted)
+            self.in_flight.append(int(admitted.timestamp))
         if ctx.input_bound("IN") == Timestamp.DONE and not self.waiting:
             raise StopSource  # no more frames: finished, whatever is still in flight
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,21 @@ from .poller import OutputPoller
 from .runtime import make_packet
 from .scheduler import Scheduler
 from .stall import StallDetector
-from .timestamp import Timestamp, _from_raw
+from .timestamp import Timestamp
 from .trace import Tracer
 from .validate import ValidatedGraph, validate
 
 
 class Graph:
+    """A run of a validated graph (see the module docstring).
+
+    ``executor``: "threads" (default) or "inline" (deterministic, in the caller's thread). ``lossless``: every
+    ``drop_oldest``/``latest_only`` queue blocks instead (for deterministic replays). ``caller_runs`` (threads):
+    ``add_packet`` may run light, microsecond-long nodes in the caller's thread while no worker is busy, which
+    saves two thread hand-offs per packet in a lock-step loop; set it False to keep every call on the workers.
+    A graph dropped without ``close()`` is shut down when it is collected (its threads end).
+    """
+
     def __init__(
         self,
         config: GraphSpec | ValidatedGraph,
@@ -41,48 +51,57 @@ class Graph:
         num_threads: int | None = None,
         trace: str | Path | None = None,
         add_packet_timeout: float | None = 30.0,
+        lossless: bool = False,
+        caller_runs: bool = True,
     ) -> None:
         self.validated = config if isinstance(config, ValidatedGraph) else validate(config)
         self.spec = self.validated.spec
         self.tracer = Tracer(trace) if trace else None
-        self._sched = Scheduler(self.validated, executor=executor, num_threads=num_threads, tracer=self.tracer)
+        self.lossless = lossless
+        self._sched = Scheduler(self.validated, executor=executor, num_threads=num_threads, tracer=self.tracer,
+                                lossless=lossless, caller_runs=caller_runs)
+        self.executor = executor
         self.add_packet_timeout = add_packet_timeout
         self._pollers: list[OutputPoller] = []
         self._state = "new"  # new -> running -> closed
         self._closing = threading.Lock()
+        self._finalizer = weakref.finalize(self, Scheduler.abandon, self._sched)
 
     @classmethod
     def from_yaml(cls, source: str | Path | dict[str, Any], *, executor: str = "threads",
                   num_threads: int | None = None, trace: str | Path | None = None,
                   allow_imports: tuple[str, ...] | list[str] = (), add_packet_timeout: float | None = 30.0,
-                  **options: Any) -> Graph:
+                  lossless: bool = False, caller_runs: bool = True, **options: Any) -> Graph:
         """Load, expand and validate a graph (path, YAML text or dict); ``options`` set its declared options."""
         spec = load_graph(source, options, allow_imports)
         return cls(spec, executor=executor, num_threads=num_threads, trace=trace,
-                   add_packet_timeout=add_packet_timeout)
+                   add_packet_timeout=add_packet_timeout, lossless=lossless, caller_runs=caller_runs)
 
     def __repr__(self) -> str:
-        return f"<Graph {Path(self.spec.source).name} nodes={len(self._sched.nodes)} state={self._state}>"
+        return f"<Graph {Path(self.spec.source).name} nodes={len(self.validated.nodes)} state={self._state}>"
 
     # ---- wiring (before start) -----------------------------------------------------------------------------------
-    def _output_stream(self, stream: str, verb: str) -> Any:
+    def _check_stream(self, stream: str, verb: str) -> None:
         if self._state != "new":
             raise RuntimeError(f"{self!r}: {verb}() must be called before start()")
-        s = self._sched.streams.get(stream)
-        if s is None:
+        if self._sched.stream(stream) is None:
             known = ", ".join(sorted(self._sched.streams))
             raise KeyError(f"{verb}: no stream named '{stream}' in {self.spec.source} (streams: {known})")
-        return s
 
-    def observe(self, stream: str, callback: Callable[[Packet], None]) -> None:
-        """Call ``callback(packet)`` for every packet on ``stream`` (from a worker thread; keep it short)."""
-        self._output_stream(stream, "observe").observers.append(callback)
+    def observe(self, stream: str, callback: Callable[[Packet], None], *,
+                on_bound: Callable[[Timestamp], None] | None = None) -> None:
+        """Call ``callback(packet)`` for every packet on ``stream`` (any stream of the graph), from a worker thread;
+        keep it short. ``on_bound(ts)`` is called, in order with the packets, whenever the stream's timestamp bound
+        moves past what its last packet implied (no packet below ``ts`` will come), and with ``Timestamp.DONE``
+        when the stream closes."""
+        self._check_stream(stream, "observe")
+        self._sched.watch(stream, observer=callback, on_bound=on_bound)
 
     def poller(self, stream: str, max_queue: int = 0) -> OutputPoller:
         """An iterator over ``stream``'s packets (see ``OutputPoller``)."""
-        s = self._output_stream(stream, "poller")
+        self._check_stream(stream, "poller")
         p = OutputPoller(self, stream, max_queue)
-        s.pollers.append(p)
+        self._sched.watch(stream, poller=p._channel)
         self._pollers.append(p)
         return p
 
@@ -114,6 +133,11 @@ class Graph:
             raise RuntimeError(f"{self!r}: {verb}() needs a started graph (call start() first)"
                                if self._state == "new" else f"{self!r}: {verb}() after close()")
 
+    def _input(self, stream: str) -> None:
+        if stream not in self._sched.graph_inputs:
+            raise KeyError(f"'{stream}' is not an input stream of {self.spec.source} "
+                           f"(input_streams: {', '.join(self._sched.graph_inputs) or 'none'})")
+
     def add_packet(self, stream: str, payload: Any, timestamp: int | Timestamp | None = None,
                    timeout: float | None = -1.0) -> None:
         """Feed ``payload`` at ``timestamp`` (int microseconds) into graph input ``stream``.
@@ -123,95 +147,49 @@ class Graph:
         ``GraphTimeoutError``. Raises the graph's ``GraphError`` if a node has failed.
         """
         self._check_running("add_packet")
-        sched = self._sched
-        s = sched.graph_inputs.get(stream)
-        if s is None:
-            raise KeyError(f"'{stream}' is not an input stream of {self.spec.source} "
-                           f"(input_streams: {', '.join(sched.graph_inputs) or 'none'})")
+        self._input(stream)
         if isinstance(payload, Packet) and timestamp is None:
             packet = payload
         else:
             if timestamp is None:
                 raise TypeError("add_packet needs a timestamp (int microseconds)")
-            ts_obj = timestamp if isinstance(timestamp, Timestamp) else Timestamp(timestamp)
-            packet = make_packet(payload, ts_obj)
-        ts = packet._timestamp._us
+            packet = make_packet(payload, timestamp if isinstance(timestamp, Timestamp) else Timestamp(timestamp))
         if timeout is not None and timeout < 0:
             timeout = self.add_packet_timeout
-        with sched.cond:
-            if sched.error is not None:
-                self._raise_locked()
-            if s.bound >= 2**63 - 1:
-                raise RuntimeError(f"{self!r}: add_packet on stream '{stream}' after close_input()")
-            s.check(ts)
-            if any(q.full() for q in s.consumers):
-                self._wait_for_space(s, timeout)
-            s.last_ts = ts
-            observed = sched._deliver(None, [(s, packet, ts)])
         if self.tracer is not None:
             self.tracer.flow_start(stream, packet, time.perf_counter_ns())
-        if observed:
-            sched._notify(observed)
-        if sched.executor == "inline":
-            sched.run_inline()
-            if sched.error is not None:
-                self._raise_if_failed()
+        try:
+            self._sched.feed(stream, packet, timeout)
+        except RuntimeError as exc:
+            if isinstance(exc, GraphError):
+                raise
+            raise RuntimeError(f"{self!r}: {exc}") from None
+        if self._sched.error is not None and self.executor == "inline":
+            self._raise_if_failed()
 
-    def _wait_for_space(self, s: Any, timeout: float | None) -> None:
-        sched = self._sched
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while any(q.full() for q in s.consumers):
-            if sched.error is not None:
-                self._raise_locked()
-            if sched.executor == "inline":
-                sched.cond.release()
-                try:
-                    sched.run_inline()
-                finally:
-                    sched.cond.acquire()
-                if sched.idle() and any(q.full() for q in s.consumers):
-                    sched.deadlock_reliefs += 1  # a consumer waits on another input: let this one through
-                    return
-                continue
-            remaining = None if deadline is None else deadline - time.monotonic()
-            if remaining is not None and remaining <= 0:
-                full = [q for q in s.consumers if q.full()]
-                raise GraphTimeoutError(
-                    f"add_packet('{s.name}'): queue of node '{full[0].node.name}' input '{full[0].tag}' stayed full "
-                    f"({full[0].capacity} packets) for {timeout} s; the graph is slower than the input — raise "
-                    "queue_size, use queue_policy drop_oldest/latest_only, or a FlowLimiter")
-            sched.cond.wait(0.05 if remaining is None else min(0.05, remaining))
-            if sched.idle() and any(q.full() for q in s.consumers):
-                sched.deadlock_reliefs += 1
-                return
+    def set_input_bound(self, stream: str, timestamp: int | Timestamp) -> None:
+        """Promise that no packet below ``timestamp`` will be added to graph input ``stream`` (timestamp-synchronised
+        nodes downstream may then go on without waiting for it)."""
+        self._check_running("set_input_bound")
+        self._input(stream)
+        self._sched.set_input_bound(stream, int(timestamp))
 
     def close_input(self, stream: str) -> None:
         """No more packets on graph input ``stream``."""
         self._check_running("close_input")
-        sched = self._sched
-        s = sched.graph_inputs.get(stream)
-        if s is None:
-            raise KeyError(f"'{stream}' is not an input stream of {self.spec.source}")
-        with sched.cond:
-            sched._advance_stream(s, 2**63 - 1)
-        if sched.executor == "inline":
-            sched.run_inline()
+        self._input(stream)
+        self._sched.close_input(stream)
 
     def close_all_inputs(self) -> None:
         for name in self._sched.graph_inputs:
-            if self._sched.graph_inputs[name].bound < 2**63 - 1:
-                self.close_input(name)
+            if self._sched.input_open(name):
+                self._sched.close_input(name)
 
     def _pump(self) -> None:
         """Let the inline executor make progress from a caller's blocking call. With worker threads the caller
-        never runs graph work itself: a node that blocks must not make the caller's timeout unenforceable."""
-        if self._sched.executor == "inline" and self._state == "running":
+        never runs graph work while it waits: a node that blocks must not make the caller's timeout unenforceable."""
+        if self.executor == "inline" and self._state == "running":
             self._sched.run_inline()
-
-    def _raise_locked(self) -> None:
-        err = self._sched.error
-        assert err is not None
-        raise err
 
     def _raise_if_failed(self) -> None:
         if self._sched.error is not None:
@@ -222,19 +200,18 @@ class Graph:
         """Block until no node has work (sources may keep a graph busy). Raises the graph's error if any."""
         self._check_running("wait_until_idle")
         sched = self._sched
-        sched.wait(lambda: (sched.idle() and not any(n.state == 1 for n in sched.nodes)) or sched.finished,
-                   timeout, "wait_until_idle")
+        sched.wait(lambda: sched.idle() or sched.finished, timeout, "wait_until_idle")
         self._raise_if_failed()
 
     def wait_until_done(self, timeout: float | None = None) -> None:
-        """Close all graph inputs, then block until every node has closed; joins the workers."""
+        """Close all graph inputs, then block until every node has closed; joins the workers. Returns at once if
+        another thread closes or cancels the graph meanwhile."""
         if self._state == "closed":
             self._raise_if_failed()
             return
         self._check_running("wait_until_done")
         self.close_all_inputs()
-        sched = self._sched
-        sched.wait(self._done_or_stalled(), timeout, "wait_until_done")
+        self._sched.wait(self._done_or_stalled(), timeout, "wait_until_done")
         self._raise_if_failed()
         self._finish(timeout=5.0)
 
@@ -256,8 +233,7 @@ class Graph:
             self.close_all_inputs()
             self._sched.wait(self._done_or_stalled(), timeout, "close")
         except GraphTimeoutError:
-            busy = {n.name: (str(_from_raw(n.ctx._ts)) if n.ctx._ts > -(2**63) + 1 else "-")
-                    for n in self._sched.nodes if n.state == n.RUNNING}  # timestamps before the join moves on
+            busy = self._sched.busy()  # timestamps before the join moves on
             stuck = self._finish(timeout=min(2.0, timeout))
             # a node name gets its timestamp; anything else shutdown() reports (e.g. an observer) is shown as is
             where = [f"{name} (process at timestamp {busy[name]})" if name in busy else name for name in stuck]
@@ -278,11 +254,8 @@ class Graph:
             if sched.finished:
                 return True
             err = detector.check(sched)
-            if err is not None and sched.error is None:
-                sched.error = err
-                sched.errors.append(err)
-                sched.stopping = True
-                sched.cond.notify_all()
+            if err is not None:
+                sched.fail_with(err)
                 return True
             return False
 
@@ -294,6 +267,7 @@ class Graph:
                 return []
             stuck = self._sched.shutdown(timeout)
             self._state = "closed"
+            self._finalizer.detach()
             if self.tracer is not None:
                 names = {t.ident: t.name for t in threading.enumerate() if t.ident is not None}
                 self.tracer.write(names)
@@ -303,12 +277,7 @@ class Graph:
         """End the run early but cleanly (Ctrl-C): sources stop at their next call, graph inputs close, the
         packets already inside drain, every node's ``close`` runs; then as ``close(timeout)``."""
         if self._state == "running":
-            sched = self._sched
-            with sched.cond:
-                for node in sched.nodes:
-                    if node.is_source and not node.closed:
-                        node.source_stopped = True
-                        sched._schedule(node)
+            self._sched.request_stop()
         self.close(timeout)
 
     def cancel(self, timeout: float = 5.0) -> list[str]:
@@ -337,10 +306,17 @@ class Graph:
         self.wait_until_done(timeout)
         return self.stats()
 
+    def start_trace(self) -> None:
+        """Start capturing a Chrome/Perfetto trace of the running graph in memory (see ``stop_trace``)."""
+        self._sched.start_trace()
+
+    def stop_trace(self) -> dict[str, Any]:
+        """Stop the capture begun by ``start_trace``; returns the trace document (JSON-serialisable)."""
+        return self._sched.stop_trace()
+
     # ---- observability -------------------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        with self._sched.lock:
-            return _stats.collect(self._sched, self._pollers)
+        return _stats.collect(self._sched, self._pollers)
 
     def stats_table(self) -> str:
         return _stats.table(self.stats())

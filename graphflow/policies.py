@@ -5,39 +5,56 @@ Timestamp T is *settled* on an input when a packet at T is queued there, or when
 will ever come: the input is *empty* at T).
 
 - ``default`` policy: let T = the smallest timestamp queued on any input. The node runs for T once T is settled
-  on every input; inputs without a packet at T are delivered empty. Back-edge inputs never hold a node back.
+  on every input; inputs without a packet at T are delivered empty. (Back edges into a default-policy node are
+  refused at validation: the loop's packet at T could only come after the node ran at T.)
 - ``immediate`` policy: the node runs as soon as any input has a packet, with the packets at the smallest queued
   timestamp (others empty). Calculators with ``process_timestamp_bounds = True`` are also called when a bound
   moves with no packet (``ctx.input_bound(tag)`` tells them where it is).
 
+Each rule is written once, as a ``Readiness`` class. ``readiness_for`` picks one per node when the graph starts;
+for the commonest shape (one synchronised input) it picks ``SingleInputReadiness``, the default rule specialised
+to one queue (the only queue's head is the smallest queued timestamp and is settled by being queued). The
+scheduler can be told not to specialise (``Scheduler(specialize=False)``); the tests run graphs both ways.
+
 Queue policies on an input: ``block`` (bounded; a full queue holds back its producer: back-pressure reaches the
 source and the caller's ``add_packet``), ``drop_oldest`` (bounded; the oldest queued packet is dropped and counted),
-``latest_only`` (only the newest packet is kept; every replaced packet is counted).
+``latest_only`` (only the newest packet is kept; every replaced packet is counted). A closed node's queues drop
+(and count) whatever still arrives.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from .timestamp import MAX_US
+from .timestamp import DONE_US, UNSET_US, UNSTARTED_US, Timestamp, _from_raw
 
 if TYPE_CHECKING:
     from .packet import Packet
 
-DONE_US = 2**63 - 1  # Timestamp.DONE
-UNSTARTED_US = -(2**63) + 1
-POST_STREAM_US = MAX_US + 1
+QUEUE_POLICIES = ("block", "drop_oldest", "latest_only")
+
+# What a Readiness.take() returns.
+READY = 1
+NOT_READY = 0
+DONE = -1
 
 
 class InputQueue:
-    """The packets waiting on one input of one node (a stream's consumer end)."""
+    """The packets waiting on one input of one node (a stream's consumer end).
+
+    ``push`` is chosen once per queue from its policy (``_push_block``, ``_push_drop_oldest``,
+    ``_push_latest_only``) and becomes ``_push_closed`` when the node closes.
+    """
 
     __slots__ = ("node", "tag", "index", "stream", "packets", "bound", "capacity", "policy", "drops", "high_water",
-                 "back_edge", "blocking", "received", "overflows", "seen_bound", "key")
+                 "back_edge", "blocking", "received", "overflows", "seen_bound", "key", "push", "dropped_at_close")
 
     def __init__(self, node: Any, tag: str, index: int, stream: str, capacity: int, policy: str,
                  back_edge: bool) -> None:
+        if policy not in QUEUE_POLICIES:
+            raise ValueError(f"queue policy must be one of {QUEUE_POLICIES}, got {policy!r}")
         self.node = node
         self.tag = tag
         self.index = index
@@ -48,38 +65,109 @@ class InputQueue:
         self.capacity = 1 if policy == "latest_only" else capacity
         self.policy = policy
         self.blocking = policy == "block"
-        self.drops = 0
-        self.overflows = 0  # packets let in above capacity to break a back-pressure deadlock
+        self.drops = 0  # packets this queue discarded by its policy (or because its node had closed)
+        self.dropped_at_close = 0  # of those: packets still queued, or arriving, after the node closed
+        self.overflows = 0  # packets let in above capacity to break a back-pressure deadlock (block only)
         self.high_water = 0
         self.received = 0
         self.back_edge = back_edge
         self.key = tag if index == 0 else (tag, index)  # how the node's context looks this input up
+        self.push: Callable[[Packet, int], None] = getattr(self, "_push_" + policy)
 
-    def push(self, packet: Packet, ts: int) -> None:
+    def _push_block(self, packet: Packet, ts: int) -> None:
         packets = self.packets
-        if not self.blocking and len(packets) >= self.capacity:
-            if self.policy == "latest_only":
-                self.drops += len(packets)
-                packets.clear()
-            else:
-                packets.popleft()
-                self.drops += 1
-        elif self.blocking and len(packets) >= self.capacity:
-            self.overflows += 1
         packets.append(packet)
         self.received += 1
+        self.bound = ts + 1  # the stream already checked ts against its bound
         n = len(packets)
         if n > self.high_water:
             self.high_water = n
-        if ts >= self.bound:
-            self.bound = ts + 1
+        if n > self.capacity:
+            self.overflows += 1
+
+    def _push_drop_oldest(self, packet: Packet, ts: int) -> None:
+        packets = self.packets
+        if len(packets) >= self.capacity:
+            packets.popleft()
+            self.drops += 1
+        packets.append(packet)
+        self.received += 1
+        self.bound = ts + 1
+        if len(packets) > self.high_water:
+            self.high_water = len(packets)
+
+    def _push_latest_only(self, packet: Packet, ts: int) -> None:
+        packets = self.packets
+        if packets:
+            self.drops += len(packets)
+            packets.clear()
+        packets.append(packet)
+        self.received += 1
+        self.bound = ts + 1
+        if self.high_water == 0:
+            self.high_water = 1
+
+    def _push_closed(self, packet: Packet, ts: int) -> None:
+        self.received += 1
+        self.drops += 1
+        self.dropped_at_close += 1
+        self.bound = ts + 1
+
+    def close(self) -> None:
+        """The node is closed: count what is still queued as dropped, and drop whatever comes later."""
+        n = len(self.packets)
+        self.drops += n
+        self.dropped_at_close += n
+        self.packets.clear()
+        self.push = self._push_closed
 
     def full(self) -> bool:
         return self.blocking and len(self.packets) >= self.capacity
 
 
-NOT_READY = None
-DONE = "done"
+class Readiness:
+    """Picks a node's next input set. ``take()`` pops it into the node's context and returns READY, or returns
+    NOT_READY / DONE; ``peek()`` says whether ``take()`` would return READY, without popping."""
+
+    def __init__(self, queues: list[InputQueue], ctx: Any, space_freed: Callable[[InputQueue], None]) -> None:
+        self.queues = queues
+        self.ctx = ctx
+        self.space_freed = space_freed  # called when a pop takes a block queue from full to not full
+
+    def take(self) -> int:
+        raise NotImplementedError
+
+    def peek(self) -> bool:
+        raise NotImplementedError
+
+    def settled_bound(self) -> int:
+        """The smallest timestamp this node may still process (for propagating bounds downstream)."""
+        lowest = DONE_US
+        for q in self.queues:
+            if q.back_edge:
+                continue
+            b = q.packets[0]._timestamp._us if q.packets else q.bound
+            if b < lowest:
+                lowest = b
+        return lowest
+
+    def _pop_at(self, ts: int) -> None:
+        """Pop the head packet of every input whose head is at ``ts`` into the context."""
+        picked = {}
+        first = None
+        for q in self.queues:
+            packets = q.packets
+            if packets and packets[0]._timestamp._us == ts:
+                p = packets.popleft()
+                picked[q.key] = p
+                if first is None:
+                    first = p
+                if q.blocking and len(packets) + 1 == q.capacity:
+                    self.space_freed(q)
+        ctx = self.ctx
+        ctx._ts = ts
+        ctx._ts_obj = first._timestamp if first is not None else _from_raw(ts)
+        ctx._inputs = picked
 
 
 def _min_head(queues: list[InputQueue]) -> int:
@@ -93,60 +181,130 @@ def _min_head(queues: list[InputQueue]) -> int:
     return min_ts
 
 
-def _pop_at(queues: list[InputQueue], ts: int) -> tuple[tuple[InputQueue, Packet], ...]:
-    """Pop the head packet of every input whose head is at ``ts``."""
-    return tuple((q, q.packets.popleft()) for q in queues if q.packets and q.packets[0]._timestamp._us == ts)
+class DefaultReadiness(Readiness):
+    """The default (timestamp-synchronised) policy: the smallest queued timestamp, once settled on every input."""
 
-
-def default_ready(queues: list[InputQueue]) -> Any:
-    """Next input set under the default policy: (ts, {queue: packet}) | NOT_READY | DONE."""
-    if len(queues) == 1:  # fast path: one input is settled whenever it holds a packet
-        q = queues[0]
-        if q.packets:
-            p = q.packets.popleft()
-            return p._timestamp._us, ((q, p),)
-        return DONE if q.bound >= DONE_US else NOT_READY
-    min_ts = _min_head(queues)
-    if min_ts == DONE_US:
+    def _settled(self) -> int | None:
+        """The timestamp to run at, or None (not yet); DONE_US when every input has ended."""
+        queues = self.queues
+        min_ts = _min_head(queues)
+        if min_ts == DONE_US:
+            for q in queues:
+                if q.bound < DONE_US:
+                    return None
+            return DONE_US
         for q in queues:
-            if q.bound < DONE_US and not q.back_edge:
-                return NOT_READY
-        return DONE
-    for q in queues:
-        if not q.packets and q.bound <= min_ts and not q.back_edge:
+            if not q.packets and q.bound <= min_ts:
+                return None
+        return min_ts
+
+    def take(self) -> int:
+        ts = self._settled()
+        if ts is None:
             return NOT_READY
-    return min_ts, _pop_at(queues, min_ts)
+        if ts == DONE_US:
+            return DONE
+        self._pop_at(ts)
+        return READY
+
+    def peek(self) -> bool:
+        ts = self._settled()
+        return ts is not None and ts != DONE_US
 
 
-def immediate_ready(queues: list[InputQueue], bounds_too: bool) -> Any:
-    """Next input set under the immediate policy."""
-    min_ts = _min_head(queues)
-    if min_ts < DONE_US:
-        return min_ts, _pop_at(queues, min_ts)
-    if all(q.bound >= DONE_US for q in queues):
-        return DONE
-    if not bounds_too and all(q.bound >= DONE_US or q.back_edge for q in queues):
-        # only back edges remain open, and their producers wait on this node to close: finish now. (Nodes that
-        # see bounds decide for themselves when a loop is over, by raising StopSource.)
-        return DONE
-    if bounds_too:
-        moved = False
-        for q in queues:
-            if q.bound != q.seen_bound:
+class SingleInputReadiness(DefaultReadiness):
+    """``DefaultReadiness`` specialised to one input: its head is settled as soon as it is queued."""
+
+    def __init__(self, queues: list[InputQueue], ctx: Any, space_freed: Callable[[InputQueue], None]) -> None:
+        super().__init__(queues, ctx, space_freed)
+        self.q = queues[0]
+        self.inputs: dict[Any, Packet] = {}
+
+    def take(self) -> int:
+        q = self.q
+        packets = q.packets
+        if packets:
+            p = packets.popleft()
+            if q.blocking and len(packets) + 1 == q.capacity:
+                self.space_freed(q)
+            ctx = self.ctx
+            t = p._timestamp
+            ctx._ts_obj = t
+            ctx._ts = t._us
+            inputs = self.inputs  # one dict for every call: the key never changes
+            inputs[q.key] = p
+            ctx._inputs = inputs
+            return READY
+        return DONE if q.bound >= DONE_US else NOT_READY
+
+    def peek(self) -> bool:
+        return bool(self.q.packets)
+
+
+class ImmediateReadiness(Readiness):
+    """The immediate policy: any queued packet runs the node (with everything queued at the smallest timestamp)."""
+
+    def __init__(self, queues: list[InputQueue], ctx: Any, space_freed: Callable[[InputQueue], None],
+                 bounds_too: bool) -> None:
+        super().__init__(queues, ctx, space_freed)
+        self.bounds_too = bounds_too
+
+    def _bounds_moved(self) -> bool:
+        return self.bounds_too and any(q.bound != q.seen_bound for q in self.queues)
+
+    def take(self) -> int:
+        queues = self.queues
+        min_ts = _min_head(queues)
+        if min_ts < DONE_US:
+            self._pop_at(min_ts)
+            return READY
+        if all(q.bound >= DONE_US for q in queues):
+            return DONE
+        if not self.bounds_too and all(q.bound >= DONE_US or q.back_edge for q in queues):
+            # only back edges remain open, and their producers wait on this node to close: finish now. (Nodes that
+            # see bounds decide for themselves when a loop is over, by raising StopSource.)
+            return DONE
+        if self._bounds_moved():
+            for q in queues:
                 q.seen_bound = q.bound
-                moved = True
-        if moved:
-            return min(q.bound for q in queues) - 1, ()
-    return NOT_READY
+            ctx = self.ctx
+            ts = min(q.bound for q in queues) - 1
+            ctx._ts = ts
+            ctx._ts_obj = _from_raw(ts)
+            ctx._inputs = {}
+            return READY
+        return NOT_READY
+
+    def peek(self) -> bool:
+        return _min_head(self.queues) < DONE_US or self._bounds_moved()
 
 
-def settled_bound(queues: list[InputQueue]) -> int:
-    """The smallest timestamp this node may still process (for propagating bounds downstream)."""
-    lowest = DONE_US
-    for q in queues:
-        if q.back_edge:
-            continue
-        b = q.packets[0]._timestamp._us if q.packets else q.bound
-        if b < lowest:
-            lowest = b
-    return lowest
+class SourceReadiness(Readiness):
+    """A node without inputs runs again and again (until it raises StopSource)."""
+
+    _EMPTY: dict[Any, Packet] = {}
+
+    def take(self) -> int:
+        ctx = self.ctx
+        ctx._ts = UNSET_US
+        ctx._ts_obj = Timestamp.UNSET  # type: ignore[attr-defined]
+        ctx._inputs = self._EMPTY
+        return READY
+
+    def peek(self) -> bool:
+        return True
+
+    def settled_bound(self) -> int:
+        return DONE_US
+
+
+def readiness_for(policy: str, queues: list[InputQueue], ctx: Any, space_freed: Callable[[InputQueue], None],
+                  bounds_too: bool, specialize: bool = True) -> Readiness:
+    """The readiness rule of a node, chosen once when the graph starts."""
+    if not queues:
+        return SourceReadiness(queues, ctx, space_freed)
+    if policy == "immediate":
+        return ImmediateReadiness(queues, ctx, space_freed, bounds_too)
+    if specialize and len(queues) == 1:
+        return SingleInputReadiness(queues, ctx, space_freed)
+    return DefaultReadiness(queues, ctx, space_freed)

@@ -1,4 +1,8 @@
-"""Reading a graph output stream from the application: an iterator with timeouts, and ``latest()``."""
+"""Reading a graph stream from the application: an iterator with timeouts, and ``latest()``.
+
+The scheduler holds only a poller's ``PollerChannel`` (its queue), never the poller or the graph, so a graph that
+nobody references any more can be collected (and shut down) while its worker threads still exist.
+"""
 
 from __future__ import annotations
 
@@ -14,9 +18,37 @@ from .packet import Packet
 if TYPE_CHECKING:
     from .graph import Graph
 
+POLL_SLICE_S = 0.05  # while waiting, how often next() lets the inline executor make progress
+
+
+class PollerChannel:
+    """The packets of one stream waiting for one poller (filled by the scheduler outside its lock)."""
+
+    def __init__(self, max_queue: int) -> None:
+        self.queue: deque[Packet] = deque()
+        self.cond = threading.Condition()
+        self.closed = False
+        self.max_queue = max_queue
+        self.dropped = 0
+        self.received = 0
+
+    def push(self, packet: Packet) -> None:
+        with self.cond:
+            self.queue.append(packet)
+            self.received += 1
+            if self.max_queue and len(self.queue) > self.max_queue:
+                self.queue.popleft()
+                self.dropped += 1
+            self.cond.notify_all()
+
+    def close(self) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+
 
 class OutputPoller:
-    """Packets of one graph output stream, in order.
+    """Packets of one graph stream, in order.
 
     ``next(timeout)`` blocks up to ``timeout`` seconds (``GraphTimeoutError`` after that) and returns None once the
     stream is closed and drained. Iterating yields every packet until the stream closes (raising the graph's error
@@ -28,57 +60,56 @@ class OutputPoller:
     def __init__(self, graph: Graph, stream: str, max_queue: int = 0) -> None:
         self.stream = stream
         self._graph = graph
-        self._queue: deque[Packet] = deque()
-        self._cond = threading.Condition()
-        self._closed = False
-        self.max_queue = max_queue
-        self.dropped = 0
+        self._channel = PollerChannel(max_queue)
         self.skipped = 0
-        self.received = 0
 
-    def _push(self, packet: Packet) -> None:
-        with self._cond:
-            self._queue.append(packet)
-            self.received += 1
-            if self.max_queue and len(self._queue) > self.max_queue:
-                self._queue.popleft()
-                self.dropped += 1
-            self._cond.notify_all()
+    @property
+    def dropped(self) -> int:
+        return self._channel.dropped
 
-    def _close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+    @property
+    def received(self) -> int:
+        return self._channel.received
+
+    @property
+    def max_queue(self) -> int:
+        return self._channel.max_queue
+
+    def _pop(self, deadline: float | None) -> tuple[Packet | None, bool]:
+        """(packet, closed) after waiting at most one slice (never calls into the graph while holding the lock)."""
+        ch = self._channel
+        with ch.cond:
+            if not ch.queue and not ch.closed:
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is None or remaining > 0:
+                    ch.cond.wait(POLL_SLICE_S if remaining is None else min(POLL_SLICE_S, remaining))
+            if ch.queue:
+                return ch.queue.popleft(), False
+            return None, ch.closed
 
     def next(self, timeout: float | None = 10.0) -> Packet | None:
         deadline = None if timeout is None else time.monotonic() + timeout
-        self._graph._pump()
-        with self._cond:
-            while not self._queue:
-                if self._closed:
-                    self._graph._raise_if_failed()
-                    return None
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    self._graph._raise_if_failed()
-                    raise GraphTimeoutError(f"no packet on stream '{self.stream}' within {timeout} s")
-                self._cond.wait(0.05 if remaining is None else min(0.05, remaining))
-                if not self._queue:
-                    self._cond.release()
-                    try:
-                        self._graph._pump()
-                    finally:
-                        self._cond.acquire()
-            return self._queue.popleft()
+        while True:
+            self._graph._pump()
+            packet, closed = self._pop(deadline)
+            if packet is not None:
+                return packet
+            if closed:
+                self._graph._raise_if_failed()
+                return None
+            if deadline is not None and time.monotonic() >= deadline:
+                self._graph._raise_if_failed()
+                raise GraphTimeoutError(f"no packet on stream '{self.stream}' within {timeout} s")
 
     def latest(self) -> Packet | None:
         self._graph._pump()  # inline executor only: it progresses in the caller's thread
-        with self._cond:
-            if not self._queue:
+        ch = self._channel
+        with ch.cond:
+            if not ch.queue:
                 return None
-            self.skipped += len(self._queue) - 1
-            packet = self._queue[-1]
-            self._queue.clear()
+            self.skipped += len(ch.queue) - 1
+            packet = ch.queue[-1]
+            ch.queue.clear()
             return packet
 
     def __iter__(self) -> Iterator[Packet]:
@@ -89,4 +120,4 @@ class OutputPoller:
             yield packet
 
     def __len__(self) -> int:
-        return len(self._queue)
+        return len(self._channel.queue)

@@ -1,15 +1,29 @@
 """Runs a ``ValidatedGraph``: readiness, delivery, back-pressure, errors, shutdown.
 
-Two executors share everything but the loop that picks work:
+Everything that decides *whether* a node runs is written once:
 
-- ``threads`` (default): a pool of named worker threads takes ready nodes from one queue. A node never runs
-  ``process`` concurrently with itself (a node is IDLE, SCHEDULED or RUNNING; only one worker holds it).
+- ``Scheduler._make_take(node)`` builds, when the graph starts, the one function a step uses to take the node's
+  next input set: stopped -> DONE; a blocking queue downstream full -> NOT_READY (unless a deadlock relief
+  credit lets one input set through); else the node's ``Readiness`` (``policies.py``) for its input policy.
+- ``NodeRuntime.record_call`` decides (``is_heavy``) whether a node is worth a worker of its own.
+- ``Scheduler._make_step`` builds the only code that runs ``process``: worker threads, the inline
+  executor and the caller's thread all go through it.
+
+Executors:
+
+- ``threads`` (default): worker threads take ready nodes from one queue; a node never runs concurrently with
+  itself. A packet that makes a node ready is never left waiting for a timed wake-up: a heavy node (or one made
+  ready by a heavy node, whose worker stays busy) wakes an idle worker at once; a chain of light nodes runs in the
+  worker that produced the packet, which avoids two threads fighting over the GIL for microsecond calls. Sources
+  and heavy nodes run one input set per turn, light nodes up to ``BATCH``, so nothing starves the rest. A packet
+  the application adds runs its light consumers in the caller's thread while no worker is busy (``caller_runs``),
+  which spares two thread hand-offs in a lock-step control loop.
 - ``inline``: deterministic, single thread: ``add_packet`` and the ``wait_*`` calls run ready nodes in the
-  caller's thread, in FIFO order, until nothing is ready. For tests and for embedding in a control loop that wants
-  no threads.
+  caller's thread, in FIFO order, until nothing is ready.
 
-One lock guards all queue state; calculators run outside it. Packets a calculator emits are buffered in its context
-and delivered when its call returns, so every call takes the lock twice.
+One lock guards all queue state; calculators run outside it. Packets a calculator emits are buffered in its
+context and delivered when its call returns. Graph observers, pollers and bound observers are called outside the
+lock, in stream order, by the thread that delivered (a stream closes for a poller only after its last packet).
 """
 
 from __future__ import annotations
@@ -23,54 +37,64 @@ from typing import Any
 
 from .errors import GraphError, GraphTimeoutError, StopSource
 from .packet import Packet
-from .policies import (
-    DONE,
-    DONE_US,
-    NOT_READY,
-    UNSTARTED_US,
-    InputQueue,
-    default_ready,
-    immediate_ready,
-    settled_bound,
-)
-from .runtime import NodeRuntime, StreamRuntime
-from .timestamp import Timestamp, _from_raw
+from .policies import DONE, NOT_READY, InputQueue, readiness_for
+from .runtime import IDLE, RUNNING, SCHEDULED, NodeRuntime, StreamRuntime
+from .timestamp import DONE_US, UNSTARTED_US, Timestamp, _from_raw
+from .trace import Tracer
 from .validate import ValidatedGraph
 
 log = logging.getLogger("graphflow")
 
-BATCH = 64  # input sets a worker processes for one node before letting others run
-LATENCY_SAMPLES = 4096  # per node, the most recent process() durations kept for percentiles
-HEAVY_NS = 200_000  # a node whose process() takes longer on average is worth waking a second worker for
-HEAVY_PROBE_CALLS = 8  # calls before a node's average is trusted
-_UNSET = Timestamp.UNSET  # type: ignore[attr-defined]
+EXECUTORS = ("threads", "inline")
+SPECIALIZE = True  # build each node's fast form of the rules; False: the general form everywhere (tests run both)
+BATCH = 64  # input sets a worker runs for one light node before letting others run
+CALLER_BUDGET = 256  # input sets the caller's thread runs in one add_packet before handing the rest to workers
+WORKER_IDLE_WAIT_S = 1.0  # a sleeping worker re-checks this often (wake-ups are explicit; this is a safety net)
+FEEDER_POLL_S = 0.05  # a caller blocked in add_packet re-checks for a deadlock this often
+INLINE_POLL_S = 0.001  # inline executor: how long a blocked caller sleeps when nothing in the graph can run
+
+RAN, ENDED = "ran", "ended"  # what a node's step returns
+Notification = tuple[StreamRuntime, Packet | None, int]  # (stream, packet, ts) or (stream, None, new bound)
 
 
 class Scheduler:
+    """The run of one graph. ``Graph`` uses only the public methods below the construction section."""
+
     def __init__(self, graph: ValidatedGraph, executor: str = "threads", num_threads: int | None = None,
-                 tracer: Any = None, default_queue_size: int = 100) -> None:
-        if executor not in ("threads", "inline"):
-            raise ValueError(f"executor must be 'threads' or 'inline', got {executor!r}")
+                 tracer: Tracer | None = None, default_queue_size: int = 100, lossless: bool = False,
+                 specialize: bool | None = None, caller_runs: bool = True) -> None:
+        if executor not in EXECUTORS:
+            raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
         self.graph = graph
         self.executor = executor
+        self.threads = executor == "threads"
         self.num_threads = max(1, num_threads or 2)
         self.tracer = tracer
+        self.lossless = lossless
+        self.specialize = SPECIALIZE if specialize is None else specialize
+        self.caller_runs = caller_runs and self.threads
         self.lock = threading.RLock()
-        self.cond = threading.Condition(self.lock)
+        self.work_cond = threading.Condition(self.lock)  # workers wait here
+        self.changed = threading.Condition(self.lock)  # callers wait here (add_packet, wait_*, close)
         self.ready: deque[NodeRuntime] = deque()
-        self.running = 0
-        self.running_light = 0  # workers now running a light (pure-Python, GIL-holding) node
+        self.running = 0  # threads now running a node (workers and a caller's thread)
+        self.running_light = 0  # of those: running a light (pure-Python, GIL-holding) node
+        self.idle_workers = 0
+        self.waiters = 0  # callers in _wait_changed
         self.error: GraphError | None = None
         self.errors: list[BaseException] = []
         self.stopping = False
         self.started = False
         self.finished = False
+        self.shut_down = False
+        self.started_at: float | None = None
         self.workers: list[threading.Thread] = []
         self.streams: dict[str, StreamRuntime] = {}
         self.nodes: list[NodeRuntime] = []
         self.graph_inputs: dict[str, StreamRuntime] = {}
+        self.blocked_feeders: dict[str, int] = {}  # graph input -> callers now blocked in add_packet on it
         self.deadlock_reliefs = 0
-        self.inline_depth = 0
+        self._local = threading.local()  # .busy: this thread is inside graph work (observer callbacks included)
         self._build(default_queue_size)
 
     # ---- construction ------------------------------------------------------------------------------------------
@@ -80,29 +104,76 @@ class Scheduler:
             self.streams[stream] = StreamRuntime(stream, producer)
         for name, _ in g.spec.input_streams:
             self.graph_inputs[name] = self.streams[name]
+            self.blocked_feeders[name] = 0
         for name, _ in g.spec.output_streams:
             self.streams[name].is_graph_output = True
         for i, info in enumerate(g.nodes):
             node = NodeRuntime(info, i)
             for spec in sorted(info.spec.inputs, key=lambda s: (s.tag, s.index)):
+                policy = spec.queue_policy or "block"
+                if self.lossless:
+                    policy = "block"
                 q = InputQueue(node, spec.tag, spec.index, spec.stream, spec.queue_size or default_queue_size,
-                               spec.queue_policy or "block", spec.back_edge)
+                               policy, spec.back_edge)
                 node.inputs.append(q)
                 node.inputs_by_tag.setdefault(spec.tag, []).append(q)
                 self.streams[spec.stream].consumers.append(q)
             for out in sorted(info.spec.outputs, key=lambda s: (s.tag, s.index)):
-                node.outputs.setdefault(out.tag, []).append(self.streams[out.stream])
+                s = self.streams[out.stream]
+                node.outputs.setdefault(out.tag, []).append(s)
+                node.ctx._out[out.tag] = node.outputs[out.tag]
+                node.out_streams.append(s)
+            node.readiness = readiness_for(node.policy, node.inputs, node.ctx, self._space_freed, node.bounds_too,
+                                           self.specialize)
             self.nodes.append(node)
         self.by_name = {n.name: n for n in self.nodes}
         for node in self.nodes:
-            node.block_queues = [q for streams in node.outputs.values() for st in streams for q in st.consumers
-                                 if q.blocking]
-            node.fast = (not node.is_source and node.policy == "default" and len(node.inputs) == 1
-                         and not node.inputs[0].back_edge and node.offset == 0)
-            outs = [st for streams in node.outputs.values() for st in streams]
-            node.single_output = outs[0] if len(outs) == 1 else None
+            node.block_queues = [q for s in node.out_streams for q in s.consumers if q.blocking]
+            node.take = self._make_take(node)
+            node.step = self._make_step(node)
 
-    # ---- start ---------------------------------------------------------------------------------------------------
+    def _make_take(self, node: NodeRuntime) -> Callable[[], int]:
+        """The one rule for "may this node run now, and with what" (lock held), built once per node.
+
+        Without blocking queues downstream the throttle test can never fire and is left out; with
+        ``specialize=False`` every node gets the general form."""
+        rtake = node.readiness.take  # type: ignore[union-attr]
+        if node.block_queues or not self.specialize:
+            def take() -> int:
+                if node.stop_requested:
+                    return DONE
+                if node.throttled():
+                    if not node.relief:
+                        return NOT_READY
+                    node.relief -= 1  # a deadlock relief: this input set may overflow a queue (counted there)
+                return rtake()
+        else:
+            def take() -> int:
+                if node.stop_requested:
+                    return DONE
+                return rtake()
+        return take
+
+    def _runnable(self, node: NodeRuntime) -> bool:
+        """Whether ``take`` would give the node work if nothing downstream were full (lock held)."""
+        return not node.closed and not node.stop_requested and node.readiness.peek()  # type: ignore[union-attr]
+
+    # ---- public API (used by Graph) -----------------------------------------------------------------------------
+    def stream(self, name: str) -> StreamRuntime | None:
+        return self.streams.get(name)
+
+    def watch(self, stream: str, *, observer: Callable[[Packet], None] | None = None,
+              on_bound: Callable[[Timestamp], None] | None = None, poller: Any = None) -> None:
+        """Attach an observer, a bound observer or a poller channel to ``stream`` (before start)."""
+        s = self.streams[stream]
+        if observer is not None:
+            s.observers.append(observer)
+        if on_bound is not None:
+            s.bound_observers.append(on_bound)
+        if poller is not None:
+            s.pollers.append(poller)
+        s.update_watched()
+
     def start(self, side_packets: dict[str, Any]) -> None:
         for node in self.nodes:
             for s in node.info.spec.side_inputs:
@@ -110,9 +181,12 @@ class Scheduler:
             for spec, q in zip(sorted(node.info.spec.inputs, key=lambda s: (s.tag, s.index)), node.inputs,
                                strict=True):
                 for k, payload in enumerate(spec.initial or ()):
-                    q.packets.append(Packet(payload, _from_raw(-(2**63) + 3 + k)))  # before any regular timestamp
+                    q.packets.append(Packet(payload, _from_raw(UNSTARTED_US + 2 + k)))  # before any regular ts
         self.started = True
+        self.started_at = time.monotonic()
+        out: list[Notification] = []
         for node in self.nodes:  # open in topological order; stop at the first failure
+            node.ctx._reset()
             try:
                 node.calculator.open(node.ctx)
                 node.opened = True
@@ -120,304 +194,467 @@ class Scheduler:
                 self._fail(node, "open", None, exc)
                 break
             with self.lock:
-                self._deliver(node, node.ctx.pending)
+                self._deliver(node, node.ctx.pending, out)
         if self.error is not None:
             self.shutdown(timeout=5.0)
             raise self.error
+        self._notify(out)
         with self.lock:
             for node in self.nodes:
-                self._schedule(node)
-        if self.executor == "threads":
+                self._schedule(node, wake=False)
+        if self.threads:
             for i in range(self.num_threads):
                 t = threading.Thread(target=self._worker, name=f"graphflow-worker-{i}", daemon=True)
                 t.start()
                 self.workers.append(t)
+            with self.lock:
+                self.work_cond.notify_all()
 
-    # ---- scheduling ------------------------------------------------------------------------------------------
-    def _schedule(self, node: NodeRuntime) -> None:
-        """Queue ``node`` for a run if it is idle (lock held)."""
-        if node.state == NodeRuntime.IDLE and not node.closed:
-            node.state = NodeRuntime.SCHEDULED
+    def feed(self, name: str, packet: Packet, timeout: float | None) -> None:
+        """A packet from the application on graph input ``name``; blocks while a ``block`` consumer is full."""
+        s = self.graph_inputs[name]
+        ts = packet._timestamp._us
+        out: list[Notification] = []
+        with self.lock:
+            self.raise_if_failed_locked()
+            if s.bound >= DONE_US:
+                raise RuntimeError(f"add_packet on stream '{name}' after close_input()")
+            if ts < s.promised:
+                s.check(ts)
+            for q in s.consumers:
+                if q.blocking and len(q.packets) >= q.capacity:
+                    self._wait_for_space(s, timeout)
+                    break
+            s.last_ts = ts
+            s.promised = ts + 1
+            self._deliver(None, [(s, packet, ts)], out, wake=not self.caller_runs)
+            run_here = self._claim_caller_run()
+        if out:
+            self._notify(out)
+        if run_here:
+            self._run_in_caller()
+        elif not self.threads:
+            self.run_inline()
+
+    def set_input_bound(self, name: str, bound: int) -> None:
+        """The application promises no packet below ``bound`` on graph input ``name``."""
+        s = self.graph_inputs[name]
+        out: list[Notification] = []
+        with self.lock:
+            self.raise_if_failed_locked()
+            if s.bound >= DONE_US:
+                raise RuntimeError(f"set_input_bound on stream '{name}' after close_input()")
+            if bound > s.promised:
+                s.promised = bound
+                self._advance(s, bound, out)
+        self._notify(out)
+        if not self.threads:
+            self.run_inline()
+
+    def close_input(self, name: str) -> None:
+        s = self.graph_inputs[name]
+        out: list[Notification] = []
+        with self.lock:
+            if s.bound < DONE_US:
+                s.promised = DONE_US
+                self._advance(s, DONE_US, out)
+        self._notify(out)
+        if not self.threads:
+            self.run_inline()
+
+    def input_open(self, name: str) -> bool:
+        return self.graph_inputs[name].bound < DONE_US
+
+    def request_stop(self) -> None:
+        """Sources stop at their next step (Ctrl-C); everything already inside drains."""
+        with self.lock:
+            for node in self.nodes:
+                if node.is_source and not node.closed:
+                    node.stop_requested = True
+                    self._schedule(node)
+        if not self.threads:
+            self.run_inline()
+
+    def fail_with(self, err: GraphError) -> None:
+        """End the run with ``err`` (e.g. a stall found by a waiter), unless it already failed."""
+        with self.lock:
+            if self.error is None:
+                self.error = err
+                self.errors.append(err)
+            self._stop_locked()
+
+    def raise_if_failed_locked(self) -> None:
+        if self.error is not None:
+            raise self.error
+
+    def idle(self) -> bool:
+        """Nothing ready or running, and no source that could still run (lock held)."""
+        return (not self.ready and self.running == 0
+                and not any(n.is_source and not n.closed and not n.throttled() for n in self.nodes))
+
+    def busy(self) -> dict[str, str]:
+        """Nodes now in a call, with the timestamp of that call."""
+        with self.lock:
+            return {n.name: (str(_from_raw(n.ctx._ts)) if n.ctx._ts > UNSTARTED_US else "-")
+                    for n in self.nodes if n.state is RUNNING}
+
+    def wait(self, predicate: Callable[[], bool], timeout: float | None, what: str) -> None:
+        """Block until ``predicate()`` (checked with the lock held), an error, or a shutdown."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        if not self.threads:
+            self.run_inline()
+        with self.lock:
+            while not predicate():
+                if self.error is not None or self.shut_down:
+                    return
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    busy = [n.name for n in self.nodes if n.state is RUNNING]
+                    raise GraphTimeoutError(f"{what} timed out after {timeout} s; nodes busy now: "
+                                            f"{', '.join(busy) or 'none'}")
+                if not self.threads:
+                    self.lock.release()
+                    try:
+                        self.run_inline()
+                    finally:
+                        self.lock.acquire()
+                    if not predicate() and not self.ready and not self._relieve_deadlock():
+                        self._wait_changed(INLINE_POLL_S if remaining is None else min(remaining, INLINE_POLL_S))
+                else:
+                    self._wait_changed(FEEDER_POLL_S if remaining is None else min(remaining, FEEDER_POLL_S))
+
+    def start_trace(self) -> None:
+        with self.lock:
+            self._saved_tracer = self.tracer
+            self.tracer = Tracer(None)
+
+    def stop_trace(self) -> dict[str, Any]:
+        with self.lock:
+            tracer, self.tracer = self.tracer, getattr(self, "_saved_tracer", None)
+        if tracer is None:
+            raise RuntimeError("stop_trace() without start_trace()")
+        return tracer.document(_thread_names())
+
+    def abandon(self) -> None:
+        """The graph object was dropped without close(): stop and join the workers, close the nodes."""
+        if not self.started or self.shut_down:
+            return
+        if threading.current_thread() in self.workers:  # dropped from an observer: workers just exit
+            with self.lock:
+                self._stop_locked()
+            return
+        self.shutdown(timeout=2.0)
+
+    def shutdown(self, timeout: float) -> list[str]:
+        """Stop workers, join them, close every opened node. Returns what is stuck in a call."""
+        with self.lock:
+            self._stop_locked()
+        deadline = time.monotonic() + timeout
+        me = threading.current_thread()
+        for t in self.workers:
+            if t is not me:
+                t.join(max(0.0, deadline - time.monotonic()))
+        to_close = []
+        with self.lock:
+            stuck = [n.name if n.notifying is None else f"observer of stream '{n.notifying}' (after node '{n.name}')"
+                     for n in self.nodes if n.state is RUNNING]
+            for n in reversed(self.nodes):
+                if not n.opened or n.closed:
+                    continue
+                if n.state is RUNNING:
+                    n.close_on_release = True  # its thread runs close() when the call returns
+                else:
+                    n.closed = True  # claimed here, under the lock: close() runs once
+                    to_close.append(n)
+        for node in to_close:
+            self._call_close(node)
+        with self.lock:
+            self.shut_down = True
+            channels = [p for s in self.streams.values() for p in s.pollers]
+            self._signal()
+        for p in channels:
+            p.close()
+        self.workers = [t for t in self.workers if t.is_alive()]
+        return stuck
+
+    def _wait_changed(self, timeout: float | None) -> None:
+        """A caller waits for the graph to change (lock held)."""
+        self.waiters += 1
+        try:
+            self.changed.wait(timeout)
+        finally:
+            self.waiters -= 1
+
+    def _signal(self) -> None:
+        """Wake the callers waiting in ``_wait_changed`` (lock held); free when nobody waits."""
+        if self.waiters:
+            self.changed.notify_all()
+
+    # ---- scheduling (lock held) ------------------------------------------------------------------------------
+    def _schedule(self, node: NodeRuntime, wake: bool = True) -> None:
+        """Queue ``node`` for a run if it is idle. ``wake``: give it an idle worker now if it is heavy or the
+        thread that made it ready stays busy (else that thread runs it after its current step)."""
+        if node.state is IDLE and not node.closed:
+            node.state = SCHEDULED
             self.ready.append(node)
-            if self.executor == "threads":
-                self.cond.notify()
+            if self.idle_workers and (wake or node.is_heavy):
+                self.work_cond.notify()
 
-    def _next_work(self, node: NodeRuntime) -> Any:
-        """Pop the node's next input set (lock held): (ts, picked) | NOT_READY | DONE | 'tick' (sources)."""
-        if node.source_stopped:
-            return DONE
-        if node.is_source:
-            if node.downstream_full():
-                return NOT_READY
-            return "tick"
-        if node.downstream_full():
-            return NOT_READY
-        if node.policy == "immediate":
-            work = immediate_ready(node.inputs, node.bounds_too)
+    def _space_freed(self, q: InputQueue) -> None:
+        """A pop took blocking queue ``q`` from full to not full: its producer may go on."""
+        producer = self.streams[q.stream].producer
+        if producer is None:
+            self._signal()  # a caller blocked in add_packet
         else:
-            work = default_ready(node.inputs)
-            if work is NOT_READY and node.offset is not None:
-                self._propagate_bound(node, settled_bound(node.inputs) + node.offset)
-        if work is not NOT_READY and work is not DONE:
-            for q, _p in work[1]:
-                if q.blocking and len(q.packets) + 1 == q.capacity:
-                    self._wake_producer(q)
-        return work
+            self._schedule(self.by_name[producer])
 
-    def _wake_producer(self, q: InputQueue) -> None:
-        stream = self.streams[q.stream]
-        if stream.producer is None:
-            self.cond.notify_all()  # a caller blocked in add_packet
-        else:
-            self._schedule(self.by_name[stream.producer])
-
-    def _propagate_bound(self, node: NodeRuntime, bound: int) -> None:
-        if bound > node.out_bound:
-            node.out_bound = bound
-            for streams in node.outputs.values():
-                for s in streams:
-                    self._advance_stream(s, bound)
-
-    def _advance_stream(self, s: StreamRuntime, bound: int) -> None:
+    def _advance(self, s: StreamRuntime, bound: int, out: list[Notification]) -> None:
+        """Move stream ``s``'s bound to ``bound`` (no-op if not higher)."""
         if bound > s.bound:
             s.bound = bound
             for q in s.consumers:
                 if bound > q.bound:
                     q.bound = bound
                     self._schedule(q.node)
-            if bound >= DONE_US:
-                for p in s.pollers:
-                    p._close()
+            if s.watched:
+                out.append((s, None, bound))
 
-    def _deliver(self, node: NodeRuntime | None, pending: list[Any]) -> list[tuple[StreamRuntime, Packet]]:
-        """Push emitted packets/bounds into consumer queues (lock held). Returns packets for graph observers."""
-        observed: list[tuple[StreamRuntime, Packet]] = []
-        threads = self.executor == "threads"
+    def _propagate_bound(self, node: NodeRuntime, bound: int, out: list[Notification]) -> None:
+        if bound > node.out_bound:
+            node.out_bound = bound
+            for s in node.out_streams:
+                self._advance(s, bound, out)
+
+    def _deliver(self, node: NodeRuntime | None, pending: list[Any], out: list[Notification],
+                 wake: bool | None = None) -> None:
+        """Push emitted packets and bounds to the consumers; collect what observers must see into ``out``."""
+        if wake is None:
+            wake = node is None or node.is_heavy
         for s, packet, ts in pending:
             if packet is None:
-                self._advance_stream(s, ts)
+                self._advance(s, ts, out)
                 continue
             s.count += 1
             for q in s.consumers:
-                if q.blocking:  # InputQueue.push for the common policy, inlined (one call less per hop)
-                    packets = q.packets
-                    if len(packets) >= q.capacity:
-                        q.overflows += 1
-                    packets.append(packet)
-                    q.received += 1
-                    if len(packets) > q.high_water:
-                        q.high_water = len(packets)
-                    if ts >= q.bound:
-                        q.bound = ts + 1
-                else:
-                    q.push(packet, ts)
+                q.push(packet, ts)
                 n = q.node
-                if n.state == 0 and not n.closed:  # _schedule, inlined
-                    n.state = 1
-                    self.ready.append(n)
-                    # the worker that ran `node` takes the next ready node itself. Wake another worker only for
-                    # packets from the application's thread, or when there is work for two and that work is heavy
-                    # enough (a calculator that releases the GIL: torch, OpenCV): two threads fighting over the
-                    # GIL for microsecond-long Python calls are 2-3x slower than one.
-                    if threads and (node is None or (len(self.ready) > 1 and (
-                            n.calls < HEAVY_PROBE_CALLS or n.busy_ns > HEAVY_NS * n.calls))):
-                        self.cond.notify()
-            if ts + 1 > s.bound:
+                if n.state is IDLE:
+                    self._schedule(n, wake)
+            if ts >= s.bound:
                 s.bound = ts + 1
-            if s.observers or s.pollers:
-                observed.append((s, packet))
-        if node is not None and node.single_output is not None and node.single_output.bound > node.out_bound:
-            node.out_bound = node.single_output.bound  # its only output already says it: no bound round needed
+            if s.watched:
+                out.append((s, packet, ts))
         pending.clear()
-        return observed
 
-    def _notify(self, observed: list[tuple[StreamRuntime, Packet]], node: NodeRuntime | None = None) -> None:
-        """Hand packets to graph observers and pollers (lock NOT held). While a callback runs, ``node`` (whose
-        worker delivers) records the stream, so a callback that blocks is named as such, not as the node."""
-        for s, packet in observed:
-            for p in s.pollers:
-                p._push(packet)
-            if node is not None and s.observers:
-                node.notifying = s.name
-            for cb in s.observers:
-                try:
-                    cb(packet)
-                except Exception as exc:  # noqa: BLE001
-                    self._fail(None, f"observer of stream '{s.name}'", packet.timestamp, exc)
-        if node is not None:
-            node.notifying = None
+    def _notify(self, out: list[Notification], node: NodeRuntime | None = None) -> None:
+        """Hand packets and bounds to graph observers and pollers (lock NOT held). While a callback runs, ``node``
+        (whose thread delivers) records the stream, so a callback that blocks is named as such, not as the node."""
+        if not out:
+            return
+        local = self._local
+        outer = getattr(local, "busy", False)
+        local.busy = True
+        try:
+            for s, packet, ts in out:
+                if node is not None:
+                    node.notifying = s.name
+                if packet is None:
+                    if s.bound_observers:
+                        t = _from_raw(ts)
+                        for cb in s.bound_observers:
+                            self._call_observer(cb, t, s, t)
+                    if ts >= DONE_US:
+                        for p in s.pollers:
+                            p.close()
+                    continue
+                for p in s.pollers:
+                    p.push(packet)
+                for cb in s.observers:
+                    self._call_observer(cb, packet, s, packet.timestamp)
+        finally:
+            local.busy = outer
+            if node is not None:
+                node.notifying = None
+            out.clear()
 
-    # ---- running a node --------------------------------------------------------------------------------------
+    def _call_observer(self, cb: Callable[[Any], None], arg: Any, s: StreamRuntime, ts: Timestamp) -> None:
+        try:
+            cb(arg)
+        except Exception as exc:  # noqa: BLE001
+            self._fail(None, f"observer of stream '{s.name}'", ts._us, exc)
+
+    # ---- running nodes ---------------------------------------------------------------------------------------
     def _run(self, node: NodeRuntime) -> None:
-        """Process up to BATCH input sets of ``node`` (state RUNNING; lock not held on entry or exit).
+        """Run ``node`` (state RUNNING; lock not held on entry or exit) for one turn: one input set for a source
+        or a heavy node, up to BATCH for a light one. The lock is taken once per input set: delivering one call's
+        outputs and taking the next input set happen in the same critical section."""
+        out: list[Notification] = []
+        lock = self.lock
+        lock.acquire()
+        try:
+            self._step_loop(node, 1 if node.is_source or node.is_heavy else BATCH, out)
+        finally:
+            lock.release()
+            if out:
+                self._notify(out, node)
 
-        The lock is taken once per input set: delivering the outputs of one call and taking the next input set
-        happen in the same critical section.
-        """
+    def _step_loop(self, node: NodeRuntime, batch: int, out: list[Notification]) -> None:
+        """Up to ``batch`` steps of ``node`` (lock held on entry and exit)."""
+        step = node.step
+        for _ in range(batch):
+            if step(out) is not RAN:  # type: ignore[misc]
+                return
+            if out:
+                self.lock.release()  # observers run outside the lock, in order, before the next call
+                try:
+                    self._notify(out, node)
+                finally:
+                    self.lock.acquire()
+        if self.stopping:
+            self._release_stopped(node)
+            return
+        node.state = IDLE
+        self._schedule(node, wake=False)  # more work may remain: go to the back of the line
+
+    def _make_step(self, node: NodeRuntime) -> Callable[[list[Notification]], object]:
+        """The only code that calls ``process``: one input set of ``node`` (lock held on entry and exit), built
+        once per node so the hot path reads its constants from the closure. Returns RAN, or ENDED when the node
+        may not go on now (not ready, closed, failed or the run is stopping; its state is then settled)."""
         calc = node.calculator
         ctx = node.ctx
         pending = ctx.pending
-        tracer = self.tracer
         lock = self.lock
         perf = time.perf_counter_ns
-        fast_q = node.inputs[0] if node.fast else None
-        sync_bound = node.offset is not None and node.policy == "default" and not node.is_source
+        sync = node.offset is not None and node.policy == "default" and not node.is_source
         offset = node.offset or 0
-        block_queues = node.block_queues
-        lock.acquire()
-        try:
-            for _ in range(BATCH):
-                # ---- take the next input set (lock held) ----
-                if self.stopping:
-                    node.state = NodeRuntime.IDLE
-                    if node.close_on_release and not node.closed:
-                        node.closed = True
-                        lock.release()
-                        try:
-                            self._late_close(node)  # shutdown gave up waiting for this call; close() still runs
-                        finally:
-                            lock.acquire()
-                    return
-                if not node.throttle_override:
-                    for q in block_queues:
-                        if len(q.packets) >= q.capacity:
-                            node.state = NodeRuntime.IDLE
-                            return
-                if fast_q is not None:  # one synchronised input: settled whenever a packet waits
-                    packets = fast_q.packets
-                    if packets:
-                        p = packets.popleft()
-                        if fast_q.blocking and len(packets) + 1 == fast_q.capacity:
-                            self._wake_producer(fast_q)
-                        ts = p._timestamp._us
-                        ctx._ts = ts
-                        ctx._ts_obj = p._timestamp
-                        ctx._inputs = {fast_q.key: p}
-                        work = ((fast_q, p),)
-                    elif fast_q.bound >= DONE_US:
-                        work = DONE
-                    else:
-                        if fast_q.bound > node.out_bound:
-                            self._propagate_bound(node, fast_q.bound)
-                        node.state = NodeRuntime.IDLE
-                        return
-                else:
-                    work = self._next_work(node)
-                    if work is NOT_READY:
-                        node.state = NodeRuntime.IDLE
-                        return
-                    if work is not DONE:
-                        if work == "tick":
-                            ctx._ts, ctx._inputs, ctx._ts_obj = -(2**63) + 1, {}, _UNSET
-                            ts = None
-                        else:
-                            ts = work[0]
-                            ctx._set(ts, work[1])
-                        work = () if ts is None else work[1]
-                lock.release()
-                if work is DONE:
-                    try:
-                        self._close_node(node)
-                    finally:
-                        lock.acquire()
-                    return
-                # ---- run it (lock not held) ----
-                start = perf()
-                try:
-                    calc.process(ctx)
-                except StopSource:
-                    node.source_stopped = True
-                except Exception as exc:  # noqa: BLE001
-                    pending.clear()
-                    with lock:
-                        node.state = NodeRuntime.IDLE
-                    self._fail(node, "process", ts, exc)
-                    lock.acquire()
-                    return
-                end = perf()
-                dur = end - start
-                node.calls += 1
-                node.busy_ns += dur
-                if node.calls <= LATENCY_SAMPLES:
-                    node.latencies.append(dur)
-                else:
-                    node.latencies[node.calls % LATENCY_SAMPLES] = dur
-                if tracer is not None:
-                    tracer.span(node.name, ts, start, end, work)
-                    for st, packet, _t in pending:
-                        if packet is not None:
-                            tracer.flow_start(st.name, packet, end)
-                # ---- deliver (lock held again) ----
-                lock.acquire()
-                observed = self._deliver(node, pending) if pending else None
-                if sync_bound and ts is not None and ts + 1 + offset > node.out_bound:
-                    # the node is done with ts: its outputs will carry nothing below ts + 1 + offset
-                    self._propagate_bound(node, ts + 1 + offset)
-                if observed:
-                    lock.release()  # observers run outside the lock, in order, before the next call
-                    try:
-                        self._notify(observed, node)
-                    finally:
-                        lock.acquire()
-            node.state = NodeRuntime.IDLE
-            self._schedule(node)  # more work may remain: go to the back of the line
-        finally:
-            lock.release()
+        readiness = node.readiness
+        record = node.record_call
+        deliver = self._deliver
+        propagate = self._propagate_bound
+        is_source = node.is_source
 
-    def _late_close(self, node: NodeRuntime) -> None:
-        node.ctx.pending.clear()
+        def step(out: list[Notification]) -> object:
+            if self.stopping:
+                self._release_stopped(node)
+                return ENDED
+            status = node.take()  # type: ignore[misc]
+            if status is NOT_READY:
+                if sync:
+                    propagate(node, readiness.settled_bound() + offset, out)  # type: ignore[union-attr]
+                node.state = IDLE
+                return ENDED
+            if status is DONE:
+                lock.release()
+                try:
+                    self._close_node(node)
+                finally:
+                    lock.acquire()
+                return ENDED
+            ts = ctx._ts
+            lock.release()
+            start = perf()
+            try:
+                calc.process(ctx)
+            except StopSource:
+                node.stop_requested = True
+            except Exception as exc:  # noqa: BLE001
+                pending.clear()
+                lock.acquire()
+                node.state = IDLE
+                self._fail(node, "process", None if is_source else ts, exc)
+                return ENDED
+            end = perf()
+            record(end - start)
+            tracer = self.tracer
+            if tracer is not None:
+                tracer.span(node.name, None if is_source else ts, start, end,
+                            [(q.stream, ctx._inputs[q.key]) for q in node.inputs if q.key in ctx._inputs])
+                for st, packet, _t in pending:
+                    if packet is not None:
+                        tracer.flow_start(st.name, packet, end)
+            lock.acquire()
+            if pending:
+                deliver(node, pending, out)
+            if sync and ts + 1 + offset > node.out_bound:
+                # the node is done with ts: its outputs will carry nothing below ts + 1 + offset
+                propagate(node, ts + 1 + offset, out)
+            return RAN
+
+        return step
+
+    def _release_stopped(self, node: NodeRuntime) -> None:
+        """The run is stopping: give the node up (lock held); if shutdown gave up waiting for this node's call,
+        its close() runs now, in this thread."""
+        node.state = IDLE
+        if node.close_on_release and not node.closed:
+            node.closed = True
+            self.lock.release()
+            try:
+                self._call_close(node)
+            finally:
+                self.lock.acquire()
+
+    def _call_close(self, node: NodeRuntime) -> None:
+        """``close()`` of a node whose run is being abandoned (lock not held); nothing it emits is delivered."""
+        ctx = node.ctx
+        ctx.pending.clear()
+        ctx._reset()
         try:
-            node.calculator.close(node.ctx)
-        except Exception as exc:  # noqa: BLE001 - the run is over; keep it visible in errors
-            with self.lock:
-                self.errors.append(exc)
-            log.error("node '%s' failed in close after being released: %s", node.name, exc)
-        node.ctx.pending.clear()
+            node.calculator.close(ctx)
+        except Exception as exc:  # noqa: BLE001
+            self._fail(node, "close", None, exc)
+        ctx.pending.clear()
 
     def _close_node(self, node: NodeRuntime) -> None:
-        """Run close() once (lock not held), deliver what it emits, then close every output."""
-        if node.closed:
-            return
-        node.closed = True
+        """The node has finished (inputs done, or StopSource): close() once, deliver what it emits, then close
+        every output and count whatever is still queued on its inputs as dropped."""
+        with self.lock:
+            if node.closed:
+                return
+            node.closed = True
         ctx = node.ctx
-        ctx._ts, ctx._inputs = -(2**63) + 1, {}
+        ctx._reset()
         try:
             if node.opened:
                 node.calculator.close(ctx)
         except Exception as exc:  # noqa: BLE001
             self._fail(node, "close", None, exc)
-        observed = []
+        out: list[Notification] = []
         with self.lock:
-            node.state = NodeRuntime.IDLE
+            node.state = IDLE
             if self.error is None:
-                observed = self._deliver(node, ctx.pending)
+                self._deliver(node, ctx.pending, out)
             ctx.pending.clear()
-            for streams in node.outputs.values():
-                for s in streams:
-                    self._advance_stream(s, DONE_US)
-            self._check_finished()
-        if observed:
-            self._notify(observed)
-
-    def _check_finished(self) -> None:
-        if all(n.closed for n in self.nodes) and not self.finished:
-            self.finished = True
-            for s in self.streams.values():
-                for p in s.pollers:
-                    p._close()
-            self.cond.notify_all()
+            for q in node.inputs:
+                was_full = q.full()
+                q.close()
+                if was_full:
+                    self._space_freed(q)
+            for s in node.out_streams:
+                s.promised = DONE_US
+                self._advance(s, DONE_US, out)
+            if all(n.closed for n in self.nodes) and not self.finished:
+                self.finished = True
+                self._signal()
+            self._signal()
+        self._notify(out)
 
     # ---- errors --------------------------------------------------------------------------------------------------
+    def _stop_locked(self) -> None:
+        self.stopping = True
+        self.work_cond.notify_all()
+        self._signal()
+
     def _fail(self, node: NodeRuntime | None, phase: str, ts: int | None, exc: BaseException) -> None:
+        channels = []
         with self.lock:
             self.errors.append(exc)
             if ts is None and node is not None and node.is_source and phase == "process":
                 # a source has no input timestamp: name the last one it emitted
-                emitted = [s.last_ts for streams in node.outputs.values() for s in streams]
-                last = max(emitted, default=UNSTARTED_US)
+                last = max((s.last_ts for s in node.out_streams), default=UNSTARTED_US)
                 ts = last if last > UNSTARTED_US else None
             if self.error is None:
-                tstr = str(_from_raw(ts)) if isinstance(ts, int) else (str(ts) if ts is not None else "-")
+                tstr = str(_from_raw(ts)) if ts is not None else "-"
                 if node is not None:
                     calc = node.info.spec.calculator
                     msg = (f"node '{node.name}' ({calc}) failed in {phase} at timestamp {tstr}: "
@@ -431,163 +668,207 @@ class Scheduler:
                 log.info("%s", err)  # raised to the caller as GraphError; no second copy on stderr
             else:
                 self.error.others.append(exc)
-            self.stopping = True
-            self.cond.notify_all()
-            for s in self.streams.values():
-                for p in s.pollers:
-                    p._close()
+            self._stop_locked()
+            channels = [p for s in self.streams.values() for p in s.pollers]
+        for p in channels:
+            p.close()
 
     # ---- executors -----------------------------------------------------------------------------------------------
     def _pick(self) -> NodeRuntime | None:
         """The next node for a worker (lock held), or None to keep waiting.
 
-        Python calculators hold the GIL, so two workers running microsecond-long Python calls at once only fight
-        over it (2-3x slower than one). A second worker therefore takes a light node only while no other light node
-        runs; heavy nodes (average process() over HEAVY_NS: torch, OpenCV, which release the GIL) it always takes.
-        """
+        Python calculators hold the GIL, so two threads running microsecond-long Python calls at once only fight
+        over it (2-3x slower than one). A second thread therefore takes a light node only while no other light
+        node runs; heavy nodes it always takes."""
         if not self.ready:
             return None
         if self.running_light == 0:
             return self.ready.popleft()
         for i, n in enumerate(self.ready):
-            if n.calls < HEAVY_PROBE_CALLS or n.busy_ns > HEAVY_NS * n.calls:
+            if n.is_heavy:
                 del self.ready[i]
                 return n
         return None
 
+    def _enter(self, node: NodeRuntime) -> bool:
+        """Mark ``node`` as running in this thread (lock held); returns whether it counts as light."""
+        light = not node.is_heavy
+        node.state = RUNNING
+        self.running += 1
+        self.running_light += light
+        return light
+
+    def _leave(self, light: bool) -> None:
+        self.running -= 1
+        self.running_light -= light
+        if self.running == 0:
+            self._signal()  # waiters (wait_until_idle, stall checks) re-check
+        if self.ready and self.idle_workers and self.running_light == 0:
+            self.work_cond.notify()  # light work that waited for this one may go now
+
     def _worker(self) -> None:
-        cond = self.cond
-        while True:
-            with cond:
-                while True:
-                    if self.stopping or self.finished:
-                        cond.notify_all()
-                        return
-                    node = self._pick()
-                    if node is not None:
-                        break
-                    if self.running == 0:
-                        self._relieve_deadlock()
-                        if self.ready:
-                            continue
-                    cond.wait(0.05)
-                    if self.running == 0 and not self.ready:
-                        cond.notify_all()  # let idle waiters re-check
-                node.state = NodeRuntime.RUNNING
-                self.running += 1
-                light = not (node.calls < HEAVY_PROBE_CALLS or node.busy_ns > HEAVY_NS * node.calls)
-                self.running_light += light
+        with self.lock:
+            while True:
+                if self.stopping or self.finished:
+                    self.work_cond.notify_all()
+                    return
+                node = self._pick()
+                if node is None:
+                    if self.running == 0 and self._relieve_deadlock():
+                        continue
+                    self.idle_workers += 1
+                    self.work_cond.wait(WORKER_IDLE_WAIT_S)
+                    self.idle_workers -= 1
+                    continue
+                light = self._enter(node)
+                self.lock.release()
+                try:
+                    self._run(node)
+                finally:
+                    self.lock.acquire()
+                    self._leave(light)
+
+    def _claim_caller_run(self) -> bool:
+        """Whether the caller's thread runs the work it just made ready (lock held; claims the slot if so)."""
+        if (not self.caller_runs or self.running or not self.ready or self.stopping
+                or getattr(self._local, "busy", False) or self.ready[0].is_heavy):
+            if self.ready and self.idle_workers:
+                self.work_cond.notify()
+            return False
+        self.running += 1  # the caller counts as a thread running light work: no worker takes light nodes now
+        self.running_light += 1
+        return True
+
+    def _run_in_caller(self) -> None:
+        """Run light ready nodes in the caller's thread, up to CALLER_BUDGET input sets; hand the rest over."""
+        local = self._local
+        local.busy = True
+        budget = CALLER_BUDGET
+        lock = self.lock
+        try:
+            lock.acquire()
             try:
-                self._run(node)
+                while budget > 0 and self.ready and not self.stopping:
+                    node = self.ready[0]
+                    if node.is_heavy:
+                        break
+                    self.ready.popleft()
+                    node.state = RUNNING
+                    out: list[Notification] = []
+                    before = node.calls
+                    try:
+                        self._step_loop(node, min(BATCH, budget), out)
+                    finally:
+                        if out:
+                            lock.release()
+                            try:
+                                self._notify(out, node)
+                            finally:
+                                lock.acquire()
+                    budget -= max(1, node.calls - before)
             finally:
-                with cond:
-                    self.running -= 1
-                    self.running_light -= light
-                    if self.running == 0 and not self.ready:
-                        cond.notify_all()
-                    elif self.ready and self.running_light == 0:
-                        cond.notify()  # light work that waited for this one may go now
+                self.running -= 1
+                self.running_light -= 1
+                if self.ready and self.idle_workers:
+                    self.work_cond.notify()
+                if self.running == 0:
+                    self._signal()
+                lock.release()
+        finally:
+            local.busy = False
 
     def run_inline(self) -> None:
         """Inline executor: run ready nodes in this thread until nothing is ready."""
-        if self.inline_depth:  # called from an observer callback: the outer loop will continue
+        local = self._local
+        if getattr(local, "busy", False):  # called from an observer callback: the outer loop will continue
             return
-        self.inline_depth += 1
+        local.busy = True
         try:
             while True:
                 with self.lock:
                     if self.error is not None or self.stopping or not self.ready:
                         return
                     node = self.ready.popleft()
-                    node.state = NodeRuntime.RUNNING
-                self._run(node)
-        finally:
-            self.inline_depth -= 1
-
-    def idle(self) -> bool:
-        return not self.ready and self.running == 0
-
-    def _relieve_deadlock(self) -> None:
-        """Nothing runs, yet a node holds ready input behind a full queue: let it overflow once (counted)."""
-        for node in self.nodes:
-            if node.closed or node.state != NodeRuntime.IDLE or not node.downstream_full():
-                continue
-            has_input = node.is_source and not node.source_stopped or any(q.packets for q in node.inputs)
-            if has_input:
-                node.throttle_override = True
-                work_possible = self._peek_ready(node)
-                node.throttle_override = False
-                if work_possible:
-                    self.deadlock_reliefs += 1
-                    log.warning("graphflow: back-pressure deadlock around node '%s'; letting one input set through "
-                                "(raise queue_size on its downstream inputs)", node.name)
-                    node.throttle_override = True
-                    self._schedule(node)
-                    return
-
-    def _peek_ready(self, node: NodeRuntime) -> bool:
-        if node.is_source:
-            return not node.source_stopped
-        if node.policy == "immediate":
-            return any(q.packets for q in node.inputs)
-        ts = min((q.packets[0]._timestamp._us for q in node.inputs if q.packets), default=None)
-        if ts is None:
-            return False
-        return all(q.packets or q.bound > ts or q.back_edge for q in node.inputs)
-
-    # ---- shutdown ------------------------------------------------------------------------------------------------
-    def shutdown(self, timeout: float) -> list[str]:
-        """Stop workers, join them, close every opened node. Returns names of nodes stuck in a call."""
-        with self.lock:
-            self.stopping = True
-            self.cond.notify_all()
-        deadline = time.monotonic() + timeout
-        for t in self.workers:
-            t.join(max(0.0, deadline - time.monotonic()))
-        with self.lock:
-            stuck = [n.name if n.notifying is None else f"observer of stream '{n.notifying}' (after node '{n.name}')"
-                     for n in self.nodes if n.state == NodeRuntime.RUNNING]
-            for n in self.nodes:
-                if n.state == NodeRuntime.RUNNING and n.opened and not n.closed:
-                    n.close_on_release = True  # its worker runs close() when the call returns
-        for node in reversed(self.nodes):
-            if node.opened and not node.closed and node.state != NodeRuntime.RUNNING:
-                node.closed = True
-                node.ctx.pending.clear()
+                    light = self._enter(node)
                 try:
-                    node.calculator.close(node.ctx)
-                except Exception as exc:  # noqa: BLE001
-                    self._fail(node, "close", None, exc)
-                node.ctx.pending.clear()
-        with self.lock:
-            for s in self.streams.values():
-                for p in s.pollers:
-                    p._close()
-        self.workers = [t for t in self.workers if t.is_alive()]
-        return stuck
+                    self._run(node)
+                finally:
+                    with self.lock:
+                        self._leave(light)
+        finally:
+            local.busy = False
 
-    def wait(self, predicate: Callable[[], bool], timeout: float | None, what: str) -> None:
+    # ---- back-pressure ---------------------------------------------------------------------------------------------
+    def _wait_for_space(self, s: StreamRuntime, timeout: float | None) -> None:
+        """The caller's add_packet waits for room in a full ``block`` consumer of graph input ``s`` (lock held)."""
         deadline = None if timeout is None else time.monotonic() + timeout
-        if self.executor == "inline":
-            self.run_inline()
-        with self.cond:
-            while not predicate():
-                if self.error is not None:
-                    return
-                remaining = None if deadline is None else deadline - time.monotonic()
-                if remaining is not None and remaining <= 0:
-                    busy = [n.name for n in self.nodes if n.state == NodeRuntime.RUNNING]
-                    raise GraphTimeoutError(f"{what} timed out after {timeout} s; nodes busy now: "
-                                            f"{', '.join(busy) or 'none'}")
-                if self.executor == "inline":
-                    self.cond.release()
+        self.blocked_feeders[s.name] += 1
+        try:
+            while any(q.full() for q in s.consumers):
+                self.raise_if_failed_locked()
+                if self.relief_for_feeder:
+                    self.relief_for_feeder = False
+                    return  # a deadlock relief: this packet may overflow the queue (counted there)
+                if not self.threads:
+                    self.lock.release()
                     try:
                         self.run_inline()
                     finally:
-                        self.cond.acquire()
-                    if not predicate() and self.idle():
-                        self._relieve_deadlock()
-                        if not self.ready:
-                            self.cond.wait(0.001 if remaining is None else min(remaining, 0.001))
-                else:
-                    self.cond.wait(0.05 if remaining is None else min(remaining, 0.05))
+                        self.lock.acquire()
+                    if not any(q.full() for q in s.consumers):
+                        break
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    full = [q for q in s.consumers if q.full()]
+                    others = [n for n, st in self.graph_inputs.items() if n != s.name and st.bound < DONE_US
+                              and not self.blocked_feeders[n]]
+                    hint = (f"; the node may be waiting for a packet on graph input {', '.join(others)} first"
+                            if others else "")
+                    raise GraphTimeoutError(
+                        f"add_packet('{s.name}'): queue of node '{full[0].node.name}' input '{full[0].tag}' stayed "
+                        f"full ({full[0].capacity} packets) for {timeout} s{hint}; the graph is slower than the "
+                        "input — raise queue_size, use queue_policy drop_oldest/latest_only, or a FlowLimiter")
+                if self.running == 0 and not self.ready and self._relieve_deadlock():
+                    continue
+                poll = FEEDER_POLL_S if self.threads else INLINE_POLL_S
+                self._wait_changed(poll if remaining is None else min(poll, remaining))
+        finally:
+            self.blocked_feeders[s.name] -= 1
+
+    relief_for_feeder = False
+
+    def _relieve_deadlock(self) -> bool:
+        """A true back-pressure deadlock: nothing runs or is ready, nobody outside can still feed the graph (every
+        open graph input has a caller blocked on it), yet a node holds work behind a full queue. Let exactly one
+        input set through, counted as an overflow on the queue it fills. Returns whether it did (lock held)."""
+        if self.ready or self.running or self.stopping or self.relief_for_feeder:
+            return False
+        blocked = [name for name in self.graph_inputs if self._feeder_blocked(name)]
+        for name, s in self.graph_inputs.items():
+            if s.bound < DONE_US and name not in blocked:
+                return False  # the application may still feed that input: it is not a deadlock
+        for node in self.nodes:
+            if node.state is IDLE and not node.relief and node.throttled() and self._runnable(node):
+                self._record_relief(node.name)
+                node.relief = 1
+                self._schedule(node)
+                return True
+        if blocked:
+            self._record_relief("add_packet")
+            self.relief_for_feeder = True
+            self._signal()
+            return True
+        return False
+
+    def _feeder_blocked(self, name: str) -> bool:
+        """A caller waits in add_packet on graph input ``name`` and a ``block`` consumer of it is full."""
+        return bool(self.blocked_feeders[name]) and any(q.full() for q in self.graph_inputs[name].consumers)
+
+    def _record_relief(self, who: str) -> None:
+        self.deadlock_reliefs += 1
+        log.warning("graphflow: back-pressure deadlock around %s; letting one input set through (raise queue_size "
+                    "on its downstream inputs)", who if who == "add_packet" else f"node '{who}'")
+
+
+def _thread_names() -> dict[int, str]:
+    return {t.ident: t.name for t in threading.enumerate() if t.ident is not None}

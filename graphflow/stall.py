@@ -16,8 +16,8 @@ import time
 from typing import TYPE_CHECKING
 
 from .errors import GraphError
-from .policies import DONE_US, UNSTARTED_US
-from .timestamp import _from_raw
+from .runtime import IDLE
+from .timestamp import DONE_US, UNSTARTED_US, _from_raw
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler
@@ -43,21 +43,24 @@ class StallDetector:
 
     @staticmethod
     def _quiet(sched: Scheduler) -> bool:
-        if sched.finished or sched.error is not None or sched.ready or sched.running:
+        if sched.finished or sched.error is not None or sched.shut_down or sched.ready or sched.running:
             return False
-        if any(s.bound < DONE_US for s in sched.graph_inputs.values()):
+        if any(sched.input_open(name) for name in sched.graph_inputs):
             return False  # the application may still feed it
         for node in sched.nodes:
             if node.closed:
                 continue
-            if node.state != node.IDLE or (node.is_source and not node.source_stopped) or node.downstream_full():
+            if node.state is not IDLE or (node.is_source and not node.stop_requested) or node.throttled():
                 return False
-        return True
+        return any(not node.closed for node in sched.nodes)  # everything closed meanwhile (cancel): not a stall
 
 
-def describe_stall(sched: Scheduler) -> GraphError:
-    """The error for a stalled graph: the first open node (in topological order) and the inputs it waits on."""
+def describe_stall(sched: Scheduler) -> GraphError | None:
+    """The error for a stalled graph: the first open node (in topological order) and the inputs it waits on;
+    None when no node is open any more (another thread closed or cancelled the graph meanwhile)."""
     waiting = [n for n in sched.nodes if not n.closed]
+    if not waiting:
+        return None
     node = waiting[0]
     open_inputs = [q for q in node.inputs if q.bound < DONE_US]
     parts = []

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING, Any
+
+from .runtime import RUNNING
 
 if TYPE_CHECKING:
     from .scheduler import Scheduler
@@ -16,16 +19,22 @@ def _percentile(sorted_values: list[int], q: float) -> float:
 
 
 def collect(s: Scheduler, pollers: list[Any]) -> dict[str, Any]:
+    with s.lock:
+        return _collect(s, pollers)
+
+
+def _collect(s: Scheduler, pollers: list[Any]) -> dict[str, Any]:
     nodes: dict[str, Any] = {}
     drops_total = 0
     for n in s.nodes:
-        lat = sorted(n.latencies)
+        lat = sorted(n.latency_samples())
         inputs = {}
         for q in n.inputs:
             key = q.tag if len(n.inputs_by_tag[q.tag]) == 1 else f"{q.tag}[{q.index}]"
             inputs[key] = {
                 "stream": q.stream, "queue_size": q.capacity, "queue_policy": q.policy, "depth": len(q.packets),
                 "high_water": q.high_water, "received": q.received, "drops": q.drops, "overflows": q.overflows,
+                "dropped_at_close": q.dropped_at_close,
             }
             drops_total += q.drops
         nodes[n.name] = {
@@ -39,7 +48,7 @@ def collect(s: Scheduler, pollers: list[Any]) -> dict[str, Any]:
             },
             "inputs": inputs,
             "counters": dict(n.counters),
-            "state": "closed" if n.closed else ("running" if n.state == 2 else "open" if n.opened else "new"),
+            "state": "closed" if n.closed else ("running" if n.state is RUNNING else "open" if n.opened else "new"),
         }
         drops_total += sum(v for k, v in n.counters.items() if k.startswith("dropped"))
     polled = {}
@@ -49,10 +58,11 @@ def collect(s: Scheduler, pollers: list[Any]) -> dict[str, Any]:
         drops_total += p.dropped
     return {
         "nodes": nodes,
-        "streams": {name: {"packets": st.count} for name, st in s.streams.items()},
+        "streams": {name: {"packets": st.count, "bound_us": st.bound} for name, st in s.streams.items()},
         "pollers": polled,
         "drops_total": drops_total,
         "deadlock_reliefs": s.deadlock_reliefs,
+        "uptime_s": 0.0 if s.started_at is None else time.monotonic() - s.started_at,
     }
 
 

@@ -156,6 +156,13 @@ Timestamp.POST_STREAM = Timestamp._special(_POST_US, "POST_STREAM")  # type: ign
 Timestamp.ONE_OVER_POST_STREAM = Timestamp._special(_ONE_OVER_POST_US, "ONE_OVER_POST_STREAM")  # type: ignore[attr-defined]
 Timestamp.DONE = Timestamp._special(_DONE_US, "DONE")  # type: ignore[attr-defined]
 
+# The same values as raw microseconds, for the scheduler's hot path (which compares ints, not Timestamps).
+UNSET_US: Final = _UNSET_US
+UNSTARTED_US: Final = _UNSTARTED_US
+PRE_STREAM_US: Final = _PRE_US
+POST_STREAM_US: Final = _POST_US
+DONE_US: Final = _DONE_US
+
 
 def as_timestamp(value: int | Timestamp) -> Timestamp:
     """Accept an int (microseconds) or a Timestamp."""

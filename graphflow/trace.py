@@ -13,8 +13,8 @@ from typing import Any
 
 
 class Tracer:
-    def __init__(self, path: str | Path, max_events: int = 2_000_000) -> None:
-        self.path = Path(path)
+    def __init__(self, path: str | Path | None, max_events: int = 2_000_000) -> None:
+        self.path = Path(path) if path is not None else None  # None: kept in memory (Graph.start_trace)
         self.events: list[dict[str, Any]] = []
         self.max_events = max_events
         self.dropped = 0
@@ -28,26 +28,35 @@ class Tracer:
             else:
                 self.dropped += 1
 
-    def span(self, node: str, ts: int | None, start_ns: int, end_ns: int, picked: Any) -> None:
+    def span(self, node: str, ts: int | None, start_ns: int, end_ns: int,
+             picked: list[tuple[str, Any]]) -> None:
+        """One process() call; ``picked``: the (stream, packet) pairs it received."""
         tid = threading.get_ident()
         args: dict[str, Any] = {"timestamp_us": ts} if ts is not None else {}
         self._add({"name": node, "cat": "process", "ph": "X", "ts": start_ns / 1000.0,
                    "dur": (end_ns - start_ns) / 1000.0, "pid": self._pid, "tid": tid, "args": args})
-        for q, packet in picked:  # flow end: the packet arrives at this call
-            self._add({"name": q.stream, "cat": "packet", "ph": "f", "bp": "e", "id": _flow_id(q.stream, packet),
+        for stream, packet in picked:  # flow end: the packet arrives at this call
+            self._add({"name": stream, "cat": "packet", "ph": "f", "bp": "e", "id": _flow_id(stream, packet),
                        "ts": start_ns / 1000.0, "pid": self._pid, "tid": tid})
 
     def flow_start(self, stream: str, packet: Any, at_ns: int) -> None:
         self._add({"name": stream, "cat": "packet", "ph": "s", "id": _flow_id(stream, packet),
                    "ts": at_ns / 1000.0 - 0.001, "pid": self._pid, "tid": threading.get_ident()})
 
-    def write(self, thread_names: dict[int, str] | None = None) -> Path:
+    def document(self, thread_names: dict[int, str] | None = None) -> dict[str, Any]:
+        """The trace as a Chrome-trace JSON object."""
         meta = [{"name": "thread_name", "ph": "M", "pid": self._pid, "tid": tid, "args": {"name": name}}
                 for tid, name in (thread_names or {}).items()]
+        with self._lock:
+            events = list(self.events)
+        return {"traceEvents": meta + events, "displayTimeUnit": "ms",
+                "otherData": {"producer": "graphflow", "events_dropped": self.dropped}}
+
+    def write(self, thread_names: dict[int, str] | None = None) -> Path:
+        if self.path is None:
+            raise ValueError("this tracer keeps its events in memory: use document()")
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        doc = {"traceEvents": meta + self.events, "displayTimeUnit": "ms",
-               "otherData": {"producer": "graphflow", "events_dropped": self.dropped}}
-        self.path.write_text(json.dumps(doc))
+        self.path.write_text(json.dumps(self.document(thread_names)))
         return self.path
 
 

@@ -72,6 +72,14 @@ def validate(spec: GraphSpec) -> ValidatedGraph:
                               node=node.name) from None
         _check_ports(node, cls)
         policy = node.input_policy or getattr(cls, "input_policy", "default")
+        for i in node.inputs:
+            if i.back_edge and policy == "default":
+                raise ConfigError(
+                    f"back edge '{i.stream}' into input '{i.tag}' of a node with input_policy default: its packet "
+                    "at T can only come after the node ran at T, so the node would wait for it forever",
+                    location=i.loc, node=node.name,
+                    hint="read the loop through a PreviousLoopback node (the packet of the previous timestamp), "
+                         "or give this node input_policy: immediate")
         infos.append(NodeInfo(node, cls, options, policy))
 
     graph = ValidatedGraph(spec, infos)

@@ -20,7 +20,7 @@ from conftest import wait_no_graphflow_threads
 from faults_accounting import check_accounting
 from faults_calcs import events_of
 
-from graphflow import Graph, GraphError, GraphTimeoutError
+from graphflow import ConfigError, Graph, GraphError, GraphTimeoutError
 
 EXECUTORS = ["threads", "inline"]
 
@@ -219,9 +219,21 @@ def test_a_node_released_after_close_gave_up_still_gets_its_close():
 SAME_TS_LOOP = """
 input_streams: [in]
 nodes:
-  - {name: acc, calculator: FaultAccumulate, inputs: {IN: in, FEEDBACK: {stream: sum, back_edge: true}},
-     outputs: {SUM: sum}}
+  - {name: acc, calculator: FaultAccumulate, input_policy: immediate,
+     inputs: {IN: in, FEEDBACK: {stream: sum, back_edge: true}}, outputs: {SUM: sum}}
 """
+
+
+@pytest.mark.parametrize("loop", ["accumulate", "gate"])
+def test_a_back_edge_into_a_default_policy_node_is_refused_at_validation(loop):
+    """Inline used to fail at timestamp 0 while threads silently discarded loop packets: now neither runs."""
+    text = (SAME_TS_LOOP.replace("input_policy: immediate,", "") if loop == "accumulate"
+            else GATE_LOOP.replace("input_policy: POLICY,", ""))
+    with pytest.raises(ConfigError) as info:
+        Graph.from_yaml(text)
+    message = str(info.value)
+    assert "<string>:5" in message and "back edge" in message  # the line of the back-edge input
+    assert "PreviousLoopback" in message and "input_policy: immediate" in message
 
 
 @pytest.mark.parametrize("executor", EXECUTORS)
@@ -247,7 +259,7 @@ nodes:
 
 
 @pytest.mark.parametrize("executor", EXECUTORS)
-@pytest.mark.parametrize("policy", ["default", "immediate"])
+@pytest.mark.parametrize("policy", ["immediate"])
 def test_loop_waiting_for_a_packet_that_never_comes_finishes_or_says_why(policy, executor):
     """The gate emits only once its feedback arrived, and nothing ever primes the loop."""
     graph = Graph.from_yaml(GATE_LOOP.replace("POLICY", policy), executor=executor)

@@ -2,7 +2,8 @@
 
 ``graphflow run graphs/hand_tracking.yaml --input VIDEO --loop --serve 127.0.0.1:0`` runs in a subprocess; the
 page must load, show a picture that changes, stats that update, the graph's nodes and subgraph clusters; a stalled
-MJPEG reader and a browser closing mid-stream must leave the graph running. ``.ci/run`` installs chromium and
+MJPEG reader and a browser closing mid-stream must leave the graph running; the trace button downloads a
+Perfetto trace of the next second. ``.ci/run`` installs chromium and
 chromium-driver; without them this test fails and says so (it never skips).
 """
 
@@ -120,6 +121,21 @@ def test_live_view_in_headless_chromium(tmp_path):
         assert {"app", "app/palm_detection", "app/hand_landmark"} <= clusters
         counts = [el.text for el in driver.find_elements(By.CSS_SELECTOR, 'g.edge[data-stream="gf_frames"] text')]
         assert counts and all(c.split()[0].isdigit() and int(c.split()[0]) > 0 for c in counts), counts
+
+        # the trace button: records one second and the browser downloads it
+        downloads = tmp_path / "downloads"
+        downloads.mkdir()
+        driver.execute_cdp_cmd("Browser.setDownloadBehavior", {"behavior": "allow", "downloadPath": str(downloads)})
+        from selenium.webdriver.support.select import Select
+
+        Select(driver.find_element(By.ID, "trace-seconds")).select_by_value("1")
+        driver.find_element(By.ID, "trace").click()
+        status = _wait(lambda: driver.find_element(By.ID, "trace-status").text.startswith("saved")
+                       and driver.find_element(By.ID, "trace-status").text, 30, "the trace download")
+        saved = _wait(lambda: [p for p in downloads.glob("graphflow-trace-*.json")], 10, "the trace file")
+        assert saved[0].name in status
+        spans = {e["name"] for e in json.loads(saved[0].read_text())["traceEvents"] if e.get("ph") == "X"}
+        assert {"source", "renderer", "app/hand_landmark/hand_model"} <= spans
 
         # a second viewer that never reads (a paused browser), then the first browser closes mid-stream
         stalled = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/"))))

@@ -202,3 +202,37 @@ def test_live_demo_without_a_gui_serves_the_page_and_prints_the_url(monkeypatch,
     finally:
         runner.join(60)
     assert result == [0]
+
+
+def test_trace_endpoint_records_the_next_seconds_and_one_at_a_time(served):
+    graph, server, _ = served
+    frames = _frames(2)
+    feeding = threading.Event()
+
+    def feed():
+        ts = 0
+        while not feeding.is_set():
+            graph.add_packet("image", frames[ts % 2], ts * 40_000)
+            ts += 1
+            time.sleep(0.02)
+
+    feeder = threading.Thread(target=feed)
+    feeder.start()
+    try:
+        results = {}
+        first = threading.Thread(target=lambda: results.setdefault("first", _get(
+            server.url + "api/trace?seconds=1", {"X-Requested-By": "graphflow"}, method="POST")))
+        first.start()
+        time.sleep(0.3)
+        second = _get(server.url + "api/trace?seconds=1", {"X-Requested-By": "graphflow"}, method="POST")
+        first.join(15)
+    finally:
+        feeding.set()
+        feeder.join(10)
+    assert second[0] == 409 and b"already being recorded" in second[2]
+    status, headers, body = results["first"]
+    assert status == 200 and re.match(r'attachment; filename="graphflow-trace-\d{8}-\d{6}\.json"',
+                                      headers["Content-Disposition"])
+    events = json.loads(body)["traceEvents"]
+    relay = [e for e in events if e.get("ph") == "X" and e["name"] == "relay"]
+    assert 20 <= len(relay) <= 80  # one span per packet of that second (a packet every ~20 ms), not the whole run

@@ -9,9 +9,11 @@ hand's rotated region of interest, and "fps / latency" in the top-left corner. P
 works too. The graph is graphs/hand_tracking_live.yaml: a FlowLimiter admits a frame only when the previous one
 has been drawn, so the picture never lags behind reality; the terminal shows how many frames it dropped.
 
-opencv-python-headless (what ``pip install -e .`` installs) cannot open windows. Without a GUI the demo says so and
-runs the same pipeline (flow limiter included) into ``hand_tracking_live.mp4`` instead; install ``opencv-python``
-to get the window.
+opencv-python-headless (what ``pip install -e .`` installs) cannot open windows, and a robot or an SSH session has
+no display at all. Without a GUI the demo runs the same pipeline (flow limiter included) and serves it as a live
+web page instead, printing the URL to open (``--serve``, default 127.0.0.1:8000; from another machine:
+``ssh -L 8000:127.0.0.1:8000 robot`` then open http://localhost:8000/). ``--output`` also writes the video.
+Install ``opencv-python`` to get the window.
 """
 
 from __future__ import annotations
@@ -27,13 +29,18 @@ from calculators.io.app import NO_INPUT_MESSAGE, run_app  # noqa: E402
 from calculators.io.display import highgui_available  # noqa: E402
 from calculators.io.frame_reader import camera_available  # noqa: E402
 
+DEFAULT_SERVE = "127.0.0.1:8000"
+
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--input", default=None, help="webcam index, video file, URL or image folder (default: 0)")
     parser.add_argument("--model-complexity", type=int, default=1, choices=(0, 1), help="0: lite, 1: full models")
     parser.add_argument("--max-num-hands", type=int, default=2)
-    parser.add_argument("--output", default="hand_tracking_live.mp4", help="video written when there is no GUI")
+    parser.add_argument("--serve", default=DEFAULT_SERVE, metavar="[HOST:]PORT",
+                        help="where the live web view listens when there is no GUI (default %(default)s)")
+    parser.add_argument("--output", default=None, help="also write the rendered video when there is no GUI")
+    parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: no limit)")
     args = parser.parse_args(argv)
     options = {"max_num_hands": args.max_num_hands, "model_complexity": args.model_complexity}
     if args.input is None and not camera_available(0):
@@ -42,13 +49,13 @@ def main(argv: list[str] | None = None) -> int:
     if highgui_available():
         return run_app(ROOT / "graphs" / "hand_tracking_live.yaml", input=args.input, options=options)
     print(
-        "demo: this OpenCV has no GUI (opencv-python-headless), so no window; writing the rendered frames to "
-        f"{args.output} instead (pip install opencv-python for the live window)",
+        "demo: this OpenCV has no GUI (opencv-python-headless), so no window; serving the live view in the browser "
+        "instead (the URL follows; pip install opencv-python for a window)",
         file=sys.stderr,
     )
     return run_app(
         ROOT / "graphs" / "hand_tracking.yaml", input=args.input, output=args.output, options=options,
-        flow_limit=True, realtime=True,
+        flow_limit=True, realtime=True, serve=args.serve, max_frames=args.max_frames,
     )
 
 

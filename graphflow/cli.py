@@ -16,7 +16,9 @@ from typing import Any
 
 import yaml
 
+from .cli_flags import add_run_flags, app_runner_flags, needs_app_runner, refuse_inapplicable
 from .errors import ConfigError, GraphError, GraphflowError
+from .progress import EngineProgress
 
 
 def _kv(items: list[str] | None, what: str) -> dict[str, Any]:
@@ -71,10 +73,11 @@ def _parser() -> argparse.ArgumentParser:
         r.add_argument("--loop", action="store_true", help="loop a video file")
         r.add_argument("--stats", action="store_true", default=(name == "stats"), help="print stats at the end")
         r.add_argument("--stats-json", type=Path, help="write stats as JSON")
-        r.add_argument("--trace", type=Path, help="write a Chrome/Perfetto trace (engine-only runs)")
+        r.add_argument("--trace", type=Path, help="write a Chrome/Perfetto trace of the whole run")
         r.add_argument("--executor", choices=["threads", "inline", "ray"], default=None,
                        help="threads (default), inline, or ray: each group in its own actor (overrides the YAML)")
         r.add_argument("--timeout", type=float, default=None, help="give up after this many seconds")
+        add_run_flags(r)
 
     sub.add_parser("calculators", help="list the calculators graphs can name")
     s = sub.add_parser("schema", help="print the JSON Schema of graph files")
@@ -172,14 +175,20 @@ def _run(args: argparse.Namespace) -> int:
     else:
         graph = Graph.from_yaml(args.graph, executor=executor, trace=args.trace, allow_imports=args.allow_imports,
                                 **options)
-    uses_media = bool(args.input or args.output or args.show or args.jsonl) or bool(graph.spec.input_streams)
+    uses_media = needs_app_runner(args, graph)
+    refuse_inapplicable(args, graph)
+    if uses_media and executor == "ray":
+        print("graphflow: --executor ray runs graphs without media inputs; a run with --input/--output/--show/--jsonl "
+              "(or an 'image' input) uses one process: drop --executor ray", file=sys.stderr)
+        return 2
     if uses_media:  # frames come from a source the app runner adds; it prints its own errors/progress
         app = importlib.import_module("calculators.io.app")
         return int(app.run_app(args.graph, input=args.input, output=args.output, show=args.show, jsonl=args.jsonl,
                                side=side, options=options, max_frames=args.max_frames, loop=args.loop,
-                               allow_imports=args.allow_imports))
+                               allow_imports=args.allow_imports, **{**app_runner_flags(args), "executor": executor}))
     try:
-        stats = graph.run(side, timeout=args.timeout)
+        with EngineProgress(graph, enabled=not args.quiet):
+            stats = graph.run(side, timeout=args.timeout)
     except KeyboardInterrupt:
         print("graphflow: stopping: sources end, packets in flight drain (Ctrl-C again to abandon)...",
               file=sys.stderr)
@@ -193,14 +202,9 @@ def _run(args: argparse.Namespace) -> int:
     except GraphflowError:
         graph.cancel()  # e.g. --timeout: every opened node still gets its close()
         raise
-    if args.stats:
-        from .stats import table
+    from .run_report import write_run_reports
 
-        print(table(stats))
-    if args.stats_json:
-        args.stats_json.write_text(json.dumps(stats, indent=2))
-    if args.trace:
-        print(f"trace written to {args.trace} (open in ui.perfetto.dev)")
+    write_run_reports(stats, print_table=args.stats, stats_json=args.stats_json, trace=args.trace)
     return 0
 
 

@@ -52,10 +52,12 @@ import numpy as np
 from graphflow import ConfigError, GraphError
 from graphflow.errors import GraphflowError, GraphTimeoutError
 from graphflow.graph import Graph
+from graphflow.progress import Progress
 from graphflow.types import ClassActivation, Instances
 
 from .display import DisplayBackend, DisplayQueue, HeadlessDisplayError, OpenCVDisplay
 from .frame_reader import FrameReader, SourceOpenError, SourceSpec, camera_available, classify_input
+from .run_watch import RunWatch
 from .video_source import VideoSourceCalculator
 
 #: app output stream name -> Renderer/JsonlSink input tag
@@ -137,6 +139,7 @@ def build_app_graph(
     app_options: dict[str, Any] | None = None,
     render_options: dict[str, Any] | None = None,
     window: str = "graphflow",
+    serve: bool = False,
 ) -> dict[str, Any]:
     """The wrapper graph (a dict for ``Graph.from_yaml``) around ``app`` (the loaded app graph at ``graph_path``).
 
@@ -154,7 +157,7 @@ def build_app_graph(
         "outputs": {"IMAGE": _FRAMES, "CAPTURE_TIME": _CAPTURE},
         "side_inputs": {"STOP": _STOP}, "options": source_options,
     })
-    needs_render = bool(show or output or images_dir)
+    needs_render = bool(show or output or images_dir or serve)
     rendered = None
     if needs_render:
         rendered = _RENDERED if (results or not own_images) else own_images[0]
@@ -212,53 +215,6 @@ def build_app_graph(
     return {"input_side_packets": side, "output_streams": outputs, "nodes": nodes}
 
 
-class _Progress:
-    """Progress bar for files (tqdm: frames, fps, ETA) or a live stats line for cameras, on ``stream``."""
-
-    def __init__(self, total: int, live: bool, label: str, stream: IO[str], enabled: bool) -> None:
-        self.live, self.label, self.stream, self.enabled = live, label, stream, enabled
-        self.count = 0
-        self.latency_ms: float | None = None
-        self._lock = threading.Lock()
-        self._bar = None
-        self._last_line = 0.0
-        self._t0 = time.monotonic()
-        if enabled and not live:
-            from tqdm import tqdm
-
-            self._bar = tqdm(
-                total=total or None, unit="frame", desc=label, file=stream, dynamic_ncols=True, disable=None
-            )
-
-    def frame(self, latency_ms: float | None) -> None:
-        with self._lock:
-            self.count += 1
-            if latency_ms is not None:
-                self.latency_ms = latency_ms if self.latency_ms is None else 0.9 * self.latency_ms + 0.1 * latency_ms
-
-    def update(self, dropped: int) -> None:
-        if not self.enabled:
-            return
-        if self._bar is not None:
-            self._bar.update(self.count - self._bar.n)
-            return
-        now = time.monotonic()
-        if now - self._last_line < 1.0:
-            return
-        self._last_line = now
-        rate = self.count / max(1e-6, now - self._t0)
-        lat = f"{self.latency_ms:.0f} ms" if self.latency_ms is not None else "- ms"
-        self.stream.write(f"\r{self.label}: {self.count} frames, {rate:.1f} fps, dropped {dropped}, latency {lat}  ")
-        self.stream.flush()
-
-    def close(self, dropped: int) -> None:
-        self.update(dropped)
-        if self._bar is not None:
-            self._bar.close()
-        elif self.enabled:
-            self.stream.write("\n")
-
-
 def _dropped(graph: Graph) -> int:
     try:
         return int(graph.stats().get("drops_total", 0))
@@ -292,6 +248,13 @@ def run_app(
     progress: bool = True,
     stream: IO[str] | None = None,
     allow_imports: Sequence[str] = (),
+    executor: str = "threads",
+    timeout: float | None = None,
+    trace: str | Path | None = None,
+    stats: bool = False,
+    stats_json: str | Path | None = None,
+    serve: str | int | None = None,
+    serve_stream: str | None = None,
 ) -> int:
     """Run ``graph_path`` on ``input`` with the sinks asked for; returns the process exit code (see module doc).
 
@@ -305,6 +268,10 @@ def run_app(
     progress: show the progress bar / stats line on ``stream`` (default stderr).
     allow_imports: modules whose ``module:Class`` calculators the graphs may import (the caller's permission; a
     graph file cannot grant it).
+    executor/trace: as for ``Graph``. timeout: stop the source after this many seconds, drain, return 1.
+    stats/stats_json: print the per-node table on stdout / write the stats JSON at the end.
+    serve: "[HOST:]PORT" of a live web view (127.0.0.1 unless a host is given; ``graphflow.serve``);
+    serve_stream: the image stream it shows (default: the rendered frames).
     """
     out = stream or sys.stderr
 
@@ -315,7 +282,7 @@ def run_app(
 
     allow = tuple(allow_imports)
     try:
-        app = Graph.from_yaml(graph_path, allow_imports=allow, **(options or {}))
+        app = Graph.from_yaml(graph_path, executor=executor, trace=trace, allow_imports=allow, **(options or {}))
     except (ConfigError, OSError) as exc:
         return fail(str(exc), 2)
     app_inputs = [n for n, _ in app.spec.input_streams]
@@ -371,8 +338,9 @@ def run_app(
             wrapper = build_app_graph(
                 graph_path, app, src_opts, live=live, flow_limit=flow_limit, show=show, output=output,
                 jsonl=jsonl, images_dir=images_dir, app_options=options, render_options=render_options,
+                serve=serve is not None,
             )
-            graph = Graph.from_yaml(wrapper, allow_imports=allow)
+            graph = Graph.from_yaml(wrapper, executor=executor, trace=trace, allow_imports=allow)
         except ConfigError as exc:
             return fail(str(exc), 2)
         side_packets[_STOP] = stop
@@ -383,7 +351,8 @@ def run_app(
         if input is not None and "input" in app.spec.options:
             # a self-contained graph that names its source with an `input` option (graphs/hand_tracking_live.yaml)
             try:
-                app = Graph.from_yaml(graph_path, allow_imports=allow, **{**(options or {}), "input": str(input)})
+                app = Graph.from_yaml(graph_path, executor=executor, trace=trace, allow_imports=allow,
+                                      **{**(options or {}), "input": str(input)})
             except (ConfigError, OSError) as exc:
                 return fail(str(exc), 2)
             input = None  # noqa: A001
@@ -400,8 +369,9 @@ def run_app(
             side_packets[_DISPLAY] = queue
         counted = next(iter(n for n, _ in app.spec.output_streams), None)
 
-    bar = _Progress(reader_total, live, label, out, progress)
-    # capture time per frame timestamp: written by the source's worker, read and pruned by the counted stream's
+    bar = Progress(reader_total, live, label, out, progress)
+    watch = RunWatch(graph, bar, out, serve=serve, serve_stream=serve_stream, title=label, timeout=timeout,
+                     stats=stats, stats_json=stats_json, trace=trace, frames_stream=counted)
     capture_times: dict[int, float] = {}
     capture_lock = threading.Lock()
     if counted is not None and APP_INPUT in app_inputs:
@@ -424,6 +394,10 @@ def run_app(
         graph.observe(counted, lambda p: bar.frame(None))
     for name, callback in (observers or {}).items():
         graph.observe(name, callback)
+    try:
+        watch.open(default_stream=_RENDERED if _RENDERED in graph.validated.stream_types else None)
+    except (GraphflowError, RuntimeError) as exc:
+        return fail(str(exc), 2)
 
     errors: list[BaseException] = []
     done = threading.Event()
@@ -448,12 +422,15 @@ def run_app(
     try:
         graph.start(side_packets)  # opens every node: models load here
     except GraphflowError as exc:
+        watch.finish(ran=False)
         return fail(describe_failure(exc), exit_code(exc))
     except KeyboardInterrupt:
         stop.set()
         _abandon(graph)
+        watch.finish(ran=False)
         return fail("interrupted while starting", 130)
     # A daemon: if the graph is cancelled and wait_until_done never returns, it cannot hold the interpreter open.
+    watch.arm(side_packets.get(_STOP))
     waiter = threading.Thread(target=wait_for_graph, name="graphflow-app-wait", daemon=True)
     interrupts = _Interrupts(stop, done)
     display_error: BaseException | None = None
@@ -486,6 +463,7 @@ def run_app(
                 _abandon(graph)
                 waiter.join(timeout=WAITER_JOIN_AFTER_CANCEL_S)
         bar.close(_dropped(graph))
+        watch.finish()
     interrupted = interrupts.count > 0
     if errors and not abandoned:
         _abandon(graph)  # a failed graph returns from wait_until_done before every node closed: close them now
@@ -500,10 +478,13 @@ def run_app(
         return fail(describe_failure(failure), exit_code(failure))
     if interrupted:
         return 130
+    if watch.timed_out:
+        return fail(f"--timeout {timeout:g} s: gave up; the source was stopped and the frames in flight drained "
+                    f"({bar.count} frames done)", 1)
     return 0
 
 
-def _watch(graph: Graph, done: threading.Event, interrupts: _Interrupts, bar: _Progress, out: IO[str]) -> None:
+def _watch(graph: Graph, done: threading.Event, interrupts: _Interrupts, bar: Progress, out: IO[str]) -> None:
     """Update the progress until the graph is done or the drain is abandoned; say once that Ctrl-C was seen (also
     when the drain finished within the same wait)."""
     announced = False

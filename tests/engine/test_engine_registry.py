@@ -31,8 +31,6 @@ def test_duplicate_names_are_refused():
 
 @pytest.mark.parametrize("name", sorted(_lazy_index()))
 def test_every_declared_calculator_has_a_contract(name):
-    if name == "RerunSink":
-        pytest.importorskip("rerun")
     cls = resolve(name)
     assert issubclass(cls, Calculator)
     assert dataclasses.is_dataclass(cls.Options), f"{name}.Options must be a dataclass"

@@ -24,6 +24,7 @@ from calculators.io.display import highgui_available
 from calculators.io.jsonl import JSONL_SCHEMA
 from calculators.io.output_file import temp_path
 from graphflow import Calculator, Context, Input, Output, register_calculator
+from graphflow.progress import Progress
 from graphflow.types import Classification
 
 HAND_GRAPH = Path(__file__).resolve().parents[2] / "graphs" / "hand_tracking.yaml"
@@ -243,10 +244,10 @@ def test_graphflow_run_cli_matches_the_hand_graph_fed_directly(tmp_path):
 
 def test_live_stats_line_shows_frames_fps_drops_and_latency():
     stream = io.StringIO()
-    bar = app_module._Progress(total=0, live=True, label="hands on camera 0", stream=stream, enabled=True)
+    bar = Progress(total=0, live=True, label="hands on camera 0", stream=stream, enabled=True, tty=True)
     for latency in (50.0, 70.0):
         bar.frame(latency)
-    bar._last_line = 0.0
+    bar._last_line = -1e9
     bar.update(dropped=7)
     bar.close(dropped=7)
     line = stream.getvalue()

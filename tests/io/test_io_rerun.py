@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import pytest
 from io_reference import payloads, video_frame
 from test_io_drawing import synthetic_instances_and_cam
 
 from graphflow.testing import run_calculator
 
-rr = pytest.importorskip("rerun", reason="rerun-sdk is optional (pip install -e '.[rerun]')")
+try:  # in the test extra, so CI exercises the sink: a missing package is an error here, not a skip
+    import rerun  # noqa: F401
+except ImportError as exc:
+    raise ImportError("rerun-sdk is missing: pip install -e '.[test]' (RerunSink's tests need it)") from exc
 
 
 def test_rerun_sink_saves_a_recording(tmp_path):

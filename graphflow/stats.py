@@ -19,15 +19,25 @@ def _percentile(sorted_values: list[int], q: float) -> float:
 
 
 def collect(s: Scheduler, pollers: list[Any]) -> dict[str, Any]:
+    """Counters are read under the scheduler lock; latency samples are only copied there and sorted after it, so a
+    stats call (e.g. the live view's, twice a second) holds the workers up for a copy, not for a sort."""
     with s.lock:
-        return _collect(s, pollers)
+        result = _collect(s, pollers)
+        samples = {n.name: n.latency_samples() for n in s.nodes}
+    for name, values in samples.items():
+        lat = sorted(values)
+        result["nodes"][name]["latency_us"] = {
+            "p50": _percentile(lat, 0.50), "p95": _percentile(lat, 0.95),
+            "max": (lat[-1] / 1000.0) if lat else 0.0,
+            "mean": (sum(lat) / len(lat) / 1000.0) if lat else 0.0,
+        }
+    return result
 
 
 def _collect(s: Scheduler, pollers: list[Any]) -> dict[str, Any]:
     nodes: dict[str, Any] = {}
     drops_total = 0
     for n in s.nodes:
-        lat = sorted(n.latency_samples())
         inputs = {}
         for q in n.inputs:
             key = q.tag if len(n.inputs_by_tag[q.tag]) == 1 else f"{q.tag}[{q.index}]"
@@ -41,11 +51,7 @@ def _collect(s: Scheduler, pollers: list[Any]) -> dict[str, Any]:
             "calculator": n.info.spec.calculator,
             "process_calls": n.calls,
             "busy_s": n.busy_ns / 1e9,
-            "latency_us": {
-                "p50": _percentile(lat, 0.50), "p95": _percentile(lat, 0.95),
-                "max": (lat[-1] / 1000.0) if lat else 0.0,
-                "mean": (sum(lat) / len(lat) / 1000.0) if lat else 0.0,
-            },
+            "latency_us": {},  # filled in by collect() outside the lock
             "inputs": inputs,
             "counters": dict(n.counters),
             "state": "closed" if n.closed else ("running" if n.state is RUNNING else "open" if n.opened else "new"),

@@ -12,8 +12,8 @@ from typing import Literal
 import numpy as np
 
 from calculators.common.torch_threads import release_torch_threads, request_torch_threads
+from calculators.types import ClassActivation
 from graphflow import Calculator, Context, Input, Output, register_calculator
-from graphflow.types import ClassActivation
 
 from .explainer import CamExplainer, GapClassifier
 from .pipeline import CamSettings, activation_detections, explain_hand, explain_image
@@ -44,7 +44,7 @@ class ClassActivationMapCalculator(Calculator):
                        (an empty list: as if absent)
              ROIS - list[NormalizedRect] (optional; required by the hand model): hand regions of interest; the hand
                     model runs on the crop of the first one (no ROI at a timestamp: nothing is emitted)
-    Outputs: CAM - graphflow.types.ClassActivation: classes (best first, or the requested ones), logits,
+    Outputs: CAM - calculators.types.ClassActivation: classes (best first, or the requested ones), logits,
                    cams_raw (K, h, w) raw maps at feature resolution (12x12 at input_size 384), cams (K, H, W) in
                    [0, 1] at image resolution,
                    boxes (K, 4) pixels [x1, y1, x2, y2]

@@ -11,7 +11,7 @@ import numpy as np
 import torch
 
 from calculators.hands.image_to_tensor import image_to_tensor, pad_roi, roi_in_pixels
-from graphflow.types import NormalizedRect
+from calculators.types import NormalizedRect
 
 HAND_INPUT_SIZE = 224
 

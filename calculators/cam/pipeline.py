@@ -1,4 +1,4 @@
-"""One image in, one ``graphflow.types.ClassActivation`` out: preprocess -> classify + CAM -> upsample -> boxes.
+"""One image in, one ``calculators.types.ClassActivation`` out: preprocess -> classify + CAM -> upsample -> boxes.
 
 Shared by the ``ClassActivationMap`` calculator and the benchmarks; the steps themselves are the pure functions of
 ``cam.py`` and ``preprocess.py``.
@@ -12,7 +12,7 @@ from typing import Literal
 
 import numpy as np
 
-from graphflow.types import ClassActivation, Classification, Detection, NormalizedRect
+from calculators.types import ClassActivation, Classification, Detection, NormalizedRect
 
 from .cam import BOX_THRESHOLD, LARGEST_COMPONENT_ONLY, boxes_from_maps, normalize_maps, upsample_maps
 from .explainer import CamExplainer

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import cv2
 import numpy as np
 
-from graphflow.types import HandLandmarks
+from calculators.types import HandLandmarks
 
 FONT = cv2.FONT_HERSHEY_SIMPLEX
 BANNER_COLOR = (0, 0, 0)

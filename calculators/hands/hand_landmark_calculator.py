@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from calculators.types import HandLandmarks
 from graphflow import Calculator, Context, Input, Output, register_calculator
-from graphflow.types import HandLandmarks
 
 from .landmarks import decode_landmarks, handedness, project_landmarks, project_world_landmarks, remove_letterbox
 from .model_runner import HandModelCalculator

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from graphflow.types import NormalizedRect
+from calculators.types import NormalizedRect
 
 BORDER_MODES = {"zero": cv2.BORDER_CONSTANT, "replicate": cv2.BORDER_REPLICATE}
 

@@ -8,8 +8,8 @@ from typing import Literal
 import numpy as np
 
 from calculators.common.image_checks import check_rgb_image
+from calculators.types import NormalizedRect
 from graphflow import Calculator, Context, Input, Output, register_calculator
-from graphflow.types import NormalizedRect
 
 from .image_to_tensor import image_to_tensor
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graphflow.types import NormalizedRect
+from calculators.types import NormalizedRect
 
 NUM_LANDMARKS = 21
 HANDEDNESS_LABELS = ("Left", "Right")  # handedness.txt

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from graphflow.types import Detection
+from calculators.types import Detection
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from calculators.common.boxes import box_iou
-from graphflow.types import Detection, NormalizedRect
+from calculators.types import Detection, NormalizedRect
 
 
 @dataclass(frozen=True)

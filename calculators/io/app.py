@@ -49,11 +49,11 @@ from typing import IO, Any
 
 import numpy as np
 
+from calculators.types import ClassActivation, Instances
 from graphflow import ConfigError, GraphError
 from graphflow.errors import GraphflowError, GraphTimeoutError
 from graphflow.graph import Graph
 from graphflow.progress import Progress
-from graphflow.types import ClassActivation, Instances
 
 from .display import DisplayBackend, DisplayQueue, HeadlessDisplayError, OpenCVDisplay
 from .frame_reader import FrameReader, SourceOpenError, SourceSpec, camera_available, classify_input

@@ -24,7 +24,7 @@ from functools import lru_cache
 import cv2
 import numpy as np
 
-from graphflow.types import ClassActivation, Classification, Detection, HandLandmarks, Instances, NormalizedRect
+from calculators.types import ClassActivation, Classification, Detection, HandLandmarks, Instances, NormalizedRect
 
 Color = tuple[int, int, int]
 

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from graphflow.types import ClassActivation, Classification, Detection, HandLandmarks, Instances, NormalizedRect
+from calculators.types import ClassActivation, Classification, Detection, HandLandmarks, Instances, NormalizedRect
 
 _NUM = {"type": "number"}
 _POINT3 = {"type": "array", "items": _NUM, "minItems": 3, "maxItems": 3}

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from calculators.types import Instances
 from graphflow import Context, Input, register_calculator
-from graphflow.types import Instances
 
 from .drawing import FINGER_COLORS, PALM_COLOR, ROI_COLOR, hand_connections, heat_colormap, instance_color
 from .result_ports import RESULT_TAGS, ResultInputs

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from calculators.types import ClassActivation, Instances
 from graphflow import Calculator, Input
-from graphflow.types import ClassActivation, Instances
 
 
 class ResultInputs(Calculator):

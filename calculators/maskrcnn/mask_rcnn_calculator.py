@@ -17,9 +17,9 @@ from torch import nn
 from calculators.common.image_checks import check_rgb_image
 from calculators.common.torch_threads import request_torch_threads
 from calculators.maskrcnn.shapes_model import load_detector
+from calculators.types import Instances
 from graphflow import Calculator, Context, Input, Output, SideInput, register_calculator
 from graphflow.errors import ConfigError
-from graphflow.types import Instances
 
 
 def rgb_to_detector_input(image: np.ndarray) -> torch.Tensor:
@@ -61,7 +61,7 @@ class MaskRcnnCalculator(Calculator):
     """Instance segmentation with Mask R-CNN (He et al. 2017): boxes, classes, scores and per-instance masks.
 
     Inputs:  IMAGE - np.ndarray (H, W, 3) uint8 RGB
-    Outputs: INSTANCES - graphflow.types.Instances: boxes (N, 4) float pixels x1 y1 x2 y2 in the input image,
+    Outputs: INSTANCES - calculators.types.Instances: boxes (N, 4) float pixels x1 y1 x2 y2 in the input image,
              labels (N,) int64, scores (N,) float32, masks (N, H, W) float32 probabilities at the input's resolution;
              best score first. Emitted for every frame, empty (N = 0) when nothing passes the threshold.
     Side inputs: MODEL (optional) - a loaded ``MaskRCNN`` to share between nodes or with a caller; when given,

@@ -11,9 +11,9 @@ from typing import Any
 
 import numpy as np
 
+from calculators.types import ClassActivation, Detection, HandLandmarks, Instances, NormalizedRect
 from graphflow.record import foxglove
 from graphflow.record.encoders import empty_annotations
-from graphflow.types import ClassActivation, Detection, HandLandmarks, Instances, NormalizedRect
 
 from ..io.drawing import FINGER_COLORS, INSTANCE_COLORS, LANDMARK_GROUP, PALM_COLOR, ROI_COLOR, hand_connections
 

@@ -7,8 +7,8 @@ plain lists need no registration.
 
 from __future__ import annotations
 
+from calculators.types import ClassActivation, Classification, Detection, HandLandmarks, Instances, NormalizedRect
 from graphflow.record import register_payload_type
-from graphflow.types import ClassActivation, Classification, Detection, HandLandmarks, Instances, NormalizedRect
 
 PAYLOAD_TYPES: tuple[type, ...] = (
     NormalizedRect, Detection, Classification, HandLandmarks, Instances, ClassActivation,

@@ -26,9 +26,9 @@ from typing import Any
 import numpy as np
 import yaml
 
+from calculators.types import ClassActivation as ClassActivationPayload
 from graphflow import Graph
 from graphflow.poller import OutputPoller
-from graphflow.types import ClassActivation as ClassActivationPayload
 
 from .image_input import check_rgb_image
 from .session import GraphSession

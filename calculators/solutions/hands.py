@@ -37,9 +37,9 @@ from typing import Any
 import numpy as np
 
 from calculators.hands.backends import DEFAULT_BACKEND, check_backend
+from calculators.types import Detection, HandLandmarks, NormalizedRect
 from graphflow import Graph, Packet
 from graphflow.poller import OutputPoller
-from graphflow.types import Detection, HandLandmarks, NormalizedRect
 
 from .image_input import check_rgb_image
 from .session import GraphSession, RequestError

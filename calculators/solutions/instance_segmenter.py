@@ -3,7 +3,7 @@
     from calculators.solutions import InstanceSegmenter
 
     with InstanceSegmenter(checkpoint="shapes", score_threshold=0.5) as segmenter:
-        instances = segmenter.process(rgb_uint8_image)   # graphflow.types.Instances
+        instances = segmenter.process(rgb_uint8_image)   # calculators.types.Instances
         instances.boxes, instances.labels, instances.scores, instances.masks
 
 It runs a one-node graph (the ``MaskRcnn`` calculator of ``graphs/mask_rcnn.yaml``) whose detector is loaded here
@@ -24,9 +24,9 @@ import numpy as np
 from torch import nn
 
 from calculators.maskrcnn.shapes_model import load_detector
+from calculators.types import Instances
 from graphflow.graph import Graph
 from graphflow.poller import OutputPoller
-from graphflow.types import Instances
 
 from .image_input import check_rgb_image
 from .session import GraphSession

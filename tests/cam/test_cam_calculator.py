@@ -9,9 +9,9 @@ import cv2
 import numpy as np
 import pytest
 
+from calculators.types import ClassActivation, Detection, NormalizedRect
 from graphflow import Graph
 from graphflow.config import load_graph
-from graphflow.types import ClassActivation, Detection, NormalizedRect
 from graphflow.validate import validate
 
 ROOT = Path(__file__).resolve().parents[2]

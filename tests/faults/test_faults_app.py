@@ -15,8 +15,8 @@ from conftest import wait_no_graphflow_threads
 
 from calculators.io.app import run_app
 from calculators.io.output_file import temp_path
+from calculators.types import Classification
 from graphflow import Graph, GraphError
-from graphflow.types import Classification
 
 REPO = Path(__file__).resolve().parents[2]
 VIDEO = REPO / ".." / "shared" / "data" / "hands" / "videos" / "hand_landmarker_test_video.mp4"

@@ -29,8 +29,8 @@ import pytest
 import torch
 
 from calculators.hands.backends import BACKENDS
+from calculators.types import Detection, NormalizedRect
 from graphflow import Graph
-from graphflow.types import Detection, NormalizedRect
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hands"
 GRAPH = Path(__file__).resolve().parents[2] / "graphs" / "hand_tracking.yaml"

@@ -19,9 +19,9 @@ import torch
 from calculators.hands.gesture_overlay import draw_gesture_banner, gesture_text
 from calculators.hands.gestures import GESTURES, classify_gesture, finger_states
 from calculators.solutions import Hands
+from calculators.types import HandLandmarks, NormalizedRect
 from graphflow import Graph
 from graphflow.testing import run_calculator
-from graphflow.types import HandLandmarks, NormalizedRect
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / ".." / "shared" / "data" / "hands"

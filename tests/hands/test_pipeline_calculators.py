@@ -10,10 +10,10 @@ import torch
 
 from calculators.hands import CALCULATORS
 from calculators.hands.anchors import generate_anchors
+from calculators.types import Detection, HandLandmarks, NormalizedRect
 from graphflow.errors import GraphError
 from graphflow.registry import resolve
 from graphflow.testing import run_calculator
-from graphflow.types import Detection, HandLandmarks, NormalizedRect
 
 IMAGE = np.zeros((360, 640, 3), np.uint8)
 

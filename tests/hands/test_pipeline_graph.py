@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from calculators.solutions import Hands
+from calculators.types import NormalizedRect
 from graphflow import Graph
 from graphflow.config import load_graph
-from graphflow.types import NormalizedRect
 from graphflow.validate import validate
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -35,7 +35,7 @@ from calculators.hands.roi import (
     palm_to_hand_roi,
     rect_iou,
 )
-from graphflow.types import Detection, NormalizedRect
+from calculators.types import Detection, NormalizedRect
 
 DATA = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "hands"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from graphflow.types import Detection, HandLandmarks, NormalizedRect
+from calculators.types import Detection, HandLandmarks, NormalizedRect
 
 SHARED = Path(__file__).resolve().parents[2] / ".." / "shared"
 VIDEO = SHARED / "data" / "hands" / "videos" / "hand_landmarker_test_video.mp4"

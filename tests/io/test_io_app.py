@@ -23,9 +23,9 @@ from calculators.io.app import NO_INPUT_MESSAGE, run_app
 from calculators.io.display import highgui_available
 from calculators.io.jsonl import JSONL_SCHEMA
 from calculators.io.output_file import temp_path
+from calculators.types import Classification
 from graphflow import Calculator, Context, Input, Output, register_calculator
 from graphflow.progress import Progress
-from graphflow.types import Classification
 
 HAND_GRAPH = Path(__file__).resolve().parents[2] / "graphs" / "hand_tracking.yaml"
 

@@ -17,7 +17,7 @@ from calculators.io.drawing import (
     render_frame,
     shade,
 )
-from graphflow.types import ClassActivation, Classification, Instances
+from calculators.types import ClassActivation, Classification, Instances
 
 FRAME = 100  # a frame where MediaPipe found one hand, palm detection included
 

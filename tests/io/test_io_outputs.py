@@ -16,9 +16,9 @@ from io_reference import VIDEO
 
 from calculators.io.app import run_app
 from calculators.io.frame_reader import FrameReader, NoFramesError, classify_input
+from calculators.types import Classification
 from graphflow import Calculator, ConfigError, Context, Graph, GraphError, Input, Output, register_calculator
 from graphflow.cli import main
-from graphflow.types import Classification
 
 ROOT = Path(__file__).resolve().parents[2]
 MOOV_END = 5625  # the test video's ftyp + moov boxes end here; its frames (mdat) follow

@@ -10,10 +10,10 @@ import torch
 
 from calculators.maskrcnn.mask_rcnn_calculator import detections_to_instances, rgb_to_detector_input
 from calculators.maskrcnn.shapes_dataset import CLASS_NAMES, ShapesDataset
+from calculators.types import Instances
 from graphflow.errors import ConfigError, GraphError
 from graphflow.graph import Graph
 from graphflow.testing import run_calculator
-from graphflow.types import Instances
 
 GRAPH = Path(__file__).resolve().parents[2] / "graphs" / "mask_rcnn.yaml"
 NODE = "calculator: MaskRcnn\ninputs: {IMAGE: image}\noutputs: {INSTANCES: instances}"

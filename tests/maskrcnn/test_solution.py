@@ -10,7 +10,7 @@ from torch import nn
 from calculators.maskrcnn.model import MaskRCNN, MaskRCNNConfig
 from calculators.maskrcnn.shapes_dataset import CLASS_NAMES, ShapesDataset
 from calculators.solutions import InstanceSegmenter
-from graphflow.types import Instances
+from calculators.types import Instances
 
 
 @pytest.fixture(scope="module", autouse=True)

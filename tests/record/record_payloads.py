@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 import calculators.record  # noqa: F401 - registers the payload types
-from graphflow.types import ClassActivation, Classification, Detection, HandLandmarks, Instances, NormalizedRect
+from calculators.types import ClassActivation, Classification, Detection, HandLandmarks, Instances, NormalizedRect
 
 
 def samples() -> dict[str, Any]:

@@ -15,10 +15,10 @@ from mcap.reader import make_reader
 from mcap.writer import Writer
 
 import calculators.record  # noqa: F401 - payload types, jpeg, annotations
+from calculators.types import Detection
 from graphflow import Graph
 from graphflow.record import Recorder, Recording, RecordingError, RecordWriter, register_encoder
 from graphflow.record.encoders import Schema, TreeEncoder
-from graphflow.types import Detection
 
 FRAMES = 6
 H, W = 48, 64

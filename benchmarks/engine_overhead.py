@@ -97,8 +97,8 @@ def throughput(n: int, m: int, executor: str, payload: object = None, copy: bool
             "us_per_hop_avg": wall / (m * n) * 1e6, "received": received[0], "drops": drops}
 
 
-def lockstep(n: int, k: int, executor: str) -> dict:
-    graph = Graph.from_yaml(chain_yaml(n), executor=executor)
+def lockstep(n: int, k: int, executor: str, caller_runs: bool = False) -> dict:
+    graph = Graph.from_yaml(chain_yaml(n), executor=executor, caller_runs=caller_runs)
     poller = graph.poller("out")
     graph.start()
     lat = []
@@ -188,6 +188,8 @@ def main() -> None:
                                       for n in args.n if n != lo}
         for n in (1, 10):
             res["lockstep"][f"N={n}"] = lockstep(n, args.lockstep_k, executor)
+            if executor == "threads":  # the same, with add_packet running light nodes in the caller's thread
+                res.setdefault("lockstep_caller_runs", {})[f"N={n}"] = lockstep(n, args.lockstep_k, executor, True)
         for n in args.n:
             res["image_by_reference"][f"N={n}"] = median_run(
                 lambda n=n, ex=executor: throughput(n, args.image_m, ex, payload=frame), args.runs)["us_per_pkt"]
@@ -214,6 +216,9 @@ def main() -> None:
                     if key in anchor.get("lockstep", {}):
                         ratios[f"{ex}_lockstep_p50_{key}_over_mediapipe"] = (
                             ours[ex]["lockstep"][key]["p50_us"] / anchor["lockstep"][key]["p50_us"])
+                    if key in anchor.get("lockstep", {}) and key in ours[ex].get("lockstep_caller_runs", {}):
+                        ratios[f"{ex}_caller_runs_lockstep_p50_{key}_over_mediapipe"] = (
+                            ours[ex]["lockstep_caller_runs"][key]["p50_us"] / anchor["lockstep"][key]["p50_us"])
                     user = ours[ex]["user_passthrough"]
                     if key in anchor["default"]:
                         ratios[f"{ex}_user_passthrough_throughput_{key}_x_mediapipe"] = (

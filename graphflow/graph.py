@@ -37,9 +37,11 @@ class Graph:
     """A run of a validated graph (see the module docstring).
 
     ``executor``: "threads" (default) or "inline" (deterministic, in the caller's thread). ``lossless``: every
-    ``drop_oldest``/``latest_only`` queue blocks instead (for deterministic replays). ``caller_runs`` (threads):
-    ``add_packet`` may run light, microsecond-long nodes in the caller's thread while no worker is busy, which
-    saves two thread hand-offs per packet in a lock-step loop; set it False to keep every call on the workers.
+    ``drop_oldest``/``latest_only`` queue blocks instead (for deterministic replays). ``caller_runs`` (threads, off
+    by default): ``add_packet`` may run light, microsecond-long nodes in the caller's thread while no worker is
+    busy. That saves two thread hand-offs per packet in a lock-step control loop (add a frame, read its result:
+    about 3x lower latency), but costs throughput when packets are fed back to back (the workers batch them
+    instead), and a light node that suddenly blocks would block ``add_packet``.
     A graph dropped without ``close()`` is shut down when it is collected (its threads end).
     """
 
@@ -52,7 +54,7 @@ class Graph:
         trace: str | Path | None = None,
         add_packet_timeout: float | None = 30.0,
         lossless: bool = False,
-        caller_runs: bool = True,
+        caller_runs: bool = False,
     ) -> None:
         self.validated = config if isinstance(config, ValidatedGraph) else validate(config)
         self.spec = self.validated.spec
@@ -71,7 +73,7 @@ class Graph:
     def from_yaml(cls, source: str | Path | dict[str, Any], *, executor: str | None = None,
                   num_threads: int | None = None, trace: str | Path | None = None,
                   allow_imports: tuple[str, ...] | list[str] = (), add_packet_timeout: float | None = 30.0,
-                  lossless: bool = False, caller_runs: bool = True, **options: Any) -> Any:
+                  lossless: bool = False, caller_runs: bool = False, **options: Any) -> Any:
         """Load, expand and validate a graph (path, YAML text or dict); ``options`` set its declared options.
 
         ``executor``: "threads", "inline" or "ray" (default: the graph file's ``executor:``, else "threads"). With
@@ -96,6 +98,10 @@ class Graph:
         if self._sched.stream(stream) is None:
             known = ", ".join(sorted(self._sched.streams))
             raise KeyError(f"{verb}: no stream named '{stream}' in {self.spec.source} (streams: {known})")
+
+    def stream_names(self) -> list[str]:
+        """Every stream of the graph (graph inputs, node outputs), for ``observe`` and ``poller``."""
+        return sorted(self._sched.streams)
 
     def observe(self, stream: str, callback: Callable[[Packet], None], *,
                 on_bound: Callable[[Timestamp], None] | None = None) -> None:

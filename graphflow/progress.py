@@ -153,7 +153,11 @@ class EngineProgress:
 
     def __enter__(self) -> EngineProgress:
         if self.progress.enabled:
-            self.graph.observe(self.counted, lambda p: self.progress.frame(None))
+            try:
+                self.graph.observe(self.counted, lambda p: self.progress.frame(None))
+            except KeyError:  # not observable here (a Ray group's inner stream): run without a progress line
+                self.progress.enabled = False
+                return self
             self._thread = threading.Thread(target=self._draw, name="graphflow-progress", daemon=True)
             self._thread.start()
         return self

@@ -16,9 +16,9 @@ Executors:
   step runs the first ready node itself and wakes an idle worker for the next one; a heavy node made ready in the
   middle of a light node's batch gets an idle worker at once (``_wake_for``); a chain of light nodes runs in the
   worker that produced the packet, which avoids two threads fighting over the GIL for microsecond calls. Sources
-  and heavy nodes run one input set per turn, light nodes up to ``BATCH``, so nothing starves the rest. A packet
-  the application adds runs its light consumers in the caller's thread while no worker is busy (``caller_runs``),
-  which spares two thread hand-offs in a lock-step control loop.
+  and heavy nodes run one input set per turn, light nodes up to ``BATCH``, so nothing starves the rest. With
+  ``caller_runs`` a packet the application adds runs its light consumers in the caller's thread while no worker
+  is busy, which spares two thread hand-offs in a lock-step control loop (off by default: it costs throughput).
 - ``inline``: deterministic, single thread: ``add_packet`` and the ``wait_*`` calls run ready nodes in the
   caller's thread, in FIFO order, until nothing is ready.
 
@@ -63,7 +63,7 @@ class Scheduler:
 
     def __init__(self, graph: ValidatedGraph, executor: str = "threads", num_threads: int | None = None,
                  tracer: Tracer | None = None, default_queue_size: int = 100, lossless: bool = False,
-                 specialize: bool | None = None, caller_runs: bool = True) -> None:
+                 specialize: bool | None = None, caller_runs: bool = False) -> None:
         if executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
         self.graph = graph

@@ -110,7 +110,7 @@ class RayGraph:
 
     # ---- wiring ----------------------------------------------------------------------------------------------
     def _driver_stream(self, stream: str, verb: str) -> None:
-        if stream in self.driver.graph._sched.streams or stream not in self.validated.producers:
+        if stream in self.driver.graph.stream_names() or stream not in self.validated.producers:
             return  # the driver's graph raises its own error for an unknown stream
         group = self.validated.node(self.validated.producers[stream][0]).spec.group
         raise KeyError(f"{verb}: stream '{stream}' lives in group '{group}' of {self.spec.source}; list it under "

@@ -36,7 +36,8 @@ def test_an_unreachable_address_is_one_line(tmp_path):
         """))
     t0 = time.monotonic()
     env = {**ENV, "RAY_ADDRESS": "", "PYTHONPATH": f"{ROOT}:{Path(__file__).parent}"}
-    out = subprocess.run([sys.executable, "-m", "graphflow.cli", "run", str(graph), "--max-frames", "1"],
+    out = subprocess.run([sys.executable, "-m", "graphflow.cli", "run", str(graph),
+                          "--allow-import", "ray_calcs"],
                          capture_output=True, text=True, timeout=120, env=env)
     assert time.monotonic() - t0 < 60
     lines = out.stderr.strip().splitlines()
@@ -87,7 +88,8 @@ def test_ctrl_c_stops_a_ray_run_cleanly(tmp_path):
              options: {{label: work, log: "{log}"}}}}
         """))
     env = {**ENV, "RAY_ADDRESS": "", "PYTHONPATH": f"{ROOT}:{Path(__file__).parent}"}
-    proc = subprocess.Popen([sys.executable, "-m", "graphflow.cli", "run", str(graph), "--executor", "ray"],
+    proc = subprocess.Popen([sys.executable, "-m", "graphflow.cli", "run", str(graph), "--executor", "ray",
+                             "--allow-import", "ray_calcs"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
         deadline = time.monotonic() + 90

@@ -44,7 +44,7 @@ def test_groups_and_executor_are_read(tmp_path):
 
 def test_threads_executor_runs_a_grouped_graph_in_one_process(tmp_path):
     out = []
-    with Graph.from_yaml(write(tmp_path, GROUPED)) as graph:
+    with Graph.from_yaml(write(tmp_path, GROUPED), executor="threads") as graph:  # overrides the file's ray
         graph.observe("z", lambda p: out.append(p.payload))
         graph.start()
         for t in range(5):

@@ -56,7 +56,8 @@ def test_media_run_prints_stats_and_writes_stats_json_and_trace(tmp_path, capsys
     events = json.loads(trace.read_text())["traceEvents"]
     spans = [e["name"] for e in events if e.get("ph") == "X"]
     assert spans.count("renderer") == 6 and spans.count("video_writer") == 6
-    assert f"trace written to {trace}" in captured.err and "frames" not in captured.err  # --quiet: no progress
+    progress = [line for line in captured.err.splitlines() if "frames" in line and "run ended" not in line]
+    assert f"trace written to {trace}" in captured.err and progress == []  # --quiet: no progress lines
 
 
 def test_executor_flag_reaches_the_media_graph(tmp_path, capsys):

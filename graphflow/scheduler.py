@@ -95,6 +95,7 @@ class Scheduler:
         self.graph_inputs: dict[str, StreamRuntime] = {}
         self.blocked_feeders: dict[str, int] = {}  # graph input -> callers now blocked in add_packet on it
         self.deadlock_reliefs = 0
+        self.relief_for_feeder = False  # a deadlock relief granted to a caller blocked in add_packet
         self._local = threading.local()  # .busy: this thread is inside graph work (observer callbacks included)
         self._build(default_queue_size)
 
@@ -870,8 +871,6 @@ class Scheduler:
                 self._wait_changed(poll if remaining is None else min(poll, remaining))
         finally:
             self.blocked_feeders[s.name] -= 1
-
-    relief_for_feeder = False
 
     def _relieve_deadlock(self) -> bool:
         """A true back-pressure deadlock: nothing runs or is ready, nobody outside can still feed the graph (every

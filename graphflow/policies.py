@@ -140,6 +140,10 @@ class Readiness:
     def peek(self) -> bool:
         raise NotImplementedError
 
+    def has_work(self) -> bool:
+        """Whether ``take()`` would return READY or DONE (not NOT_READY), without popping."""
+        raise NotImplementedError
+
     def settled_bound(self) -> int:
         """The smallest timestamp this node may still process (for propagating bounds downstream)."""
         lowest = DONE_US
@@ -211,6 +215,9 @@ class DefaultReadiness(Readiness):
         ts = self._settled()
         return ts is not None and ts != DONE_US
 
+    def has_work(self) -> bool:
+        return self._settled() is not None
+
 
 class SingleInputReadiness(DefaultReadiness):
     """``DefaultReadiness`` specialised to one input: its head is settled as soon as it is queued."""
@@ -239,6 +246,9 @@ class SingleInputReadiness(DefaultReadiness):
 
     def peek(self) -> bool:
         return bool(self.q.packets)
+
+    def has_work(self) -> bool:
+        return bool(self.q.packets) or self.q.bound >= DONE_US
 
 
 class ImmediateReadiness(Readiness):

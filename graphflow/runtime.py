@@ -16,9 +16,7 @@ if TYPE_CHECKING:
 
     from .validate import NodeInfo
 
-_SET_PAYLOAD = Packet._payload.__set__  # type: ignore[attr-defined]
-_SET_TS = Packet._timestamp.__set__  # type: ignore[attr-defined]
-_new_packet = Packet.__new__
+_new_packet = object.__new__
 LATENCY_SAMPLES = 4096  # per node, the most recent process() durations kept for percentiles
 LATENCY_MASK = LATENCY_SAMPLES - 1
 assert LATENCY_SAMPLES & LATENCY_MASK == 0, "LATENCY_SAMPLES must be a power of two"
@@ -27,8 +25,8 @@ assert LATENCY_SAMPLES & LATENCY_MASK == 0, "LATENCY_SAMPLES must be a power of 
 def make_packet(payload: Any, ts: Timestamp) -> Packet:
     """Fast internal constructor (skips the public one's checks; ``ts`` is already a Timestamp)."""
     p = _new_packet(Packet)
-    _SET_PAYLOAD(p, payload)
-    _SET_TS(p, ts)
+    p._payload = payload
+    p._timestamp = ts
     return p
 
 
@@ -110,6 +108,7 @@ class NodeRuntime:
         self.take: Callable[[], int] | None = None  # the scheduler's rule for this node (see Scheduler._make_take)
         self.step: Callable[[list[Any]], object] | None = None  # one input set (Scheduler._make_step)
         self.is_heavy = True  # see record_call
+        self.link: NodeRuntime | None = None  # the node whose step may follow this one's in the same thread
         # stats
         self.calls = 0
         self.busy_ns = 0
@@ -216,7 +215,10 @@ class NodeContext:
                                      "(no input timestamp in open/close or in a source)")
         else:
             ts_obj = timestamp if isinstance(timestamp, Timestamp) else Timestamp(timestamp)
-        self.emit_packet(tag, make_packet(payload, ts_obj), index)
+        packet = _new_packet(Packet)  # make_packet, inlined: one per emit
+        packet._payload = payload
+        packet._timestamp = ts_obj
+        self.emit_packet(tag, packet, index)
 
     def emit_packet(self, tag: str, packet: Packet, index: int = 0) -> None:
         streams = self._out.get(tag)

@@ -38,7 +38,7 @@ from typing import Any
 
 from .errors import GraphError, GraphTimeoutError, StopSource
 from .packet import Packet
-from .policies import DONE, NOT_READY, InputQueue, readiness_for
+from .policies import DONE, NOT_READY, InputQueue, SingleInputReadiness, readiness_for
 from .runtime import IDLE, RUNNING, SCHEDULED, NodeRuntime, StreamRuntime
 from .timestamp import DONE_US, UNSTARTED_US, Timestamp, _from_raw
 from .trace import Tracer
@@ -53,6 +53,7 @@ CALLER_BUDGET = 256  # input sets the caller's thread runs in one add_packet bef
 WORKER_IDLE_WAIT_S = 1.0  # a sleeping worker re-checks this often (wake-ups are explicit; this is a safety net)
 FEEDER_POLL_S = 0.05  # a caller blocked in add_packet re-checks for a deadlock this often
 INLINE_POLL_S = 0.001  # inline executor: how long a blocked caller sleeps when nothing in the graph can run
+MAX_CHAIN = 32  # links in a row before a chain is cut (each link is one stack level in the producing thread)
 
 RAN, ENDED = "ran", "ended"  # what a node's step returns
 Notification = tuple[StreamRuntime, Packet | None, int]  # (stream, packet, ts) or (stream, None, new bound)
@@ -131,8 +132,33 @@ class Scheduler:
         self.by_name = {n.name: n for n in self.nodes}
         for node in self.nodes:
             node.block_queues = [q for s in node.out_streams for q in s.consumers if q.blocking]
+        self._link_chains()
+        for node in self.nodes:
             node.take = self._make_take(node)
             node.step = self._make_step(node)
+
+    def _link_chains(self) -> None:
+        """Find the links: node A -> node B where A's only output stream feeds only B, and B has that one
+        synchronised input (``SingleInputReadiness``). After A's step delivers, an idle light B takes its own
+        step at once in A's thread (``_make_step``), so a chain of light nodes runs packet by packet in the
+        producing thread, the way stream processors chain operators, instead of through the ready queue. Each
+        step still goes through the node's one ``take`` rule. Chains are cut every MAX_CHAIN links. With
+        ``specialize=False`` there are no links (every packet goes through the ready queue)."""
+        if not self.specialize:
+            return
+        depth: dict[int, int] = {}
+        for node in self.nodes:  # topological order: a link's producer is seen before its consumer
+            if len(node.out_streams) != 1 or len(node.out_streams[0].consumers) != 1:
+                continue
+            q = node.out_streams[0].consumers[0]
+            b = q.node
+            if b is node or q.back_edge or len(b.inputs) != 1 or not isinstance(b.readiness, SingleInputReadiness):
+                continue
+            d = depth.get(node.index, 0) + 1
+            if d > MAX_CHAIN:
+                continue
+            depth[b.index] = d
+            node.link = b
 
     def _make_take(self, node: NodeRuntime) -> Callable[[], int]:
         """The one rule for "may this node run now, and with what" (lock held), built once per node.
@@ -567,6 +593,8 @@ class Scheduler:
         is_source = node.is_source
         # a node with one output needs no bound round after a call whose packet already moved that stream's bound
         single = node.out_streams[0] if self.specialize and len(node.out_streams) == 1 else None
+        link = node.link  # see _link_chains
+        schedule = self._schedule
 
         def step(out: list[Notification]) -> object:
             if self.stopping:
@@ -608,6 +636,10 @@ class Scheduler:
                     if packet is not None:
                         tracer.flow_start(st.name, packet, end)
             lock.acquire()
+            # an idle light link takes its step right here (claimed before delivery, so nobody else queues it)
+            chained = link is not None and link.state is IDLE and not link.is_heavy
+            if chained:
+                link.state = RUNNING  # type: ignore[union-attr]
             if pending:
                 deliver(node, pending, out)
             if sync:
@@ -615,6 +647,11 @@ class Scheduler:
                 bound = ts + 1 + offset
                 if bound > node.out_bound and (single is None or single.bound < bound):
                     propagate(node, bound, out)
+            if chained:
+                if link.step(out) is RAN:  # type: ignore[union-attr, misc]
+                    link.state = IDLE  # type: ignore[union-attr]
+                    if link.stop_requested or link.readiness.has_work():  # type: ignore[union-attr]
+                        schedule(link)  # type: ignore[arg-type]
             return RAN
 
         return step

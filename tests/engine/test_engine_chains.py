@@ -1,0 +1,253 @@
+"""Chains: a light single-input node takes its step in the thread of the node that fed it (``Scheduler._link_chains``).
+
+Every test runs the same graph with links (``SPECIALIZE`` on) and without (off: every packet goes through the ready
+queue), on both executors, and checks that the two give the same packets, the same drops and the same errors.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+import graphflow.scheduler as scheduler_module
+from graphflow import Calculator, Context, Graph, GraphError, Input, Output, StopSource, register_calculator
+
+EXECUTORS = ["threads", "inline"]
+
+
+@pytest.fixture(params=[True, False], ids=["linked", "unlinked"])
+def specialize(request, monkeypatch):
+    monkeypatch.setattr(scheduler_module, "SPECIALIZE", request.param)
+    return request.param
+
+
+@register_calculator("ChainAddOne")
+class AddOne(Calculator):
+    """IN + 1 (a user-written light node).
+
+    Inputs:  IN - int
+    Outputs: OUT - int
+    """
+
+    IN = Input(int)
+    OUT = Output(int)
+
+    def process(self, ctx: Context) -> None:
+        ctx.emit("OUT", ctx.get("IN") + 1)
+
+
+@register_calculator("ChainStopAt")
+class StopAt(Calculator):
+    """Forwards IN; raises StopSource once it has forwarded ``n`` packets.
+
+    Inputs:  IN - int
+    Outputs: OUT - int
+    """
+
+    IN = Input(int)
+    OUT = Output(int)
+
+    @dataclass
+    class Options:
+        n: int = 5
+
+    def open(self, ctx: Context) -> None:
+        self.seen = 0
+
+    def process(self, ctx: Context) -> None:
+        ctx.emit("OUT", ctx.get("IN"))
+        self.seen += 1
+        if self.seen >= self.options.n:
+            raise StopSource
+
+
+@register_calculator("ChainFailAt")
+class FailAt(Calculator):
+    """Forwards IN; raises ValueError at input value ``at``.
+
+    Inputs:  IN - int
+    Outputs: OUT - int
+    """
+
+    IN = Input(int)
+    OUT = Output(int)
+
+    @dataclass
+    class Options:
+        at: int = 7
+
+    def process(self, ctx: Context) -> None:
+        if ctx.get("IN") == self.options.at:
+            raise ValueError(f"bad value {self.options.at}")
+        ctx.emit("OUT", ctx.get("IN"))
+
+
+@register_calculator("ChainSlowSink")
+class SlowSink(Calculator):
+    """Sleeps ``delay`` per packet (GIL released: a heavy node), then forwards it.
+
+    Inputs:  IN - int
+    Outputs: OUT - int
+    """
+
+    IN = Input(int)
+    OUT = Output(int)
+
+    @dataclass
+    class Options:
+        delay: float = 0.002
+
+    def process(self, ctx: Context) -> None:
+        time.sleep(self.options.delay)
+        ctx.emit("OUT", ctx.get("IN"))
+
+
+def chain(n: int, middle: str = "", tail: str = "", queue_size: int = 100) -> str:
+    lines = ["input_streams: [in]", "output_streams: [out]", f"queue_size: {queue_size}", "nodes:"]
+    prev = "in"
+    for i in range(n):
+        lines.append(f"  - {{name: a{i}, calculator: ChainAddOne, inputs: {{IN: {prev}}}, outputs: {{OUT: s{i}}}}}")
+        prev = f"s{i}"
+        if i == n // 2 and middle:
+            lines.append(f"  - {{name: mid, {middle}, inputs: {{IN: {prev}}}, outputs: {{OUT: m}}}}")
+            prev = "m"
+    if tail:
+        lines.append(f"  - {{name: tail, {tail}, inputs: {{IN: {prev}}}, outputs: {{OUT: t}}}}")
+        prev = "t"
+    lines.append(f"  - {{name: last, calculator: PassThrough, inputs: {{IN: {prev}}}, outputs: {{OUT: out}}}}")
+    return "\n".join(lines) + "\n"
+
+
+def run(yaml: str, executor: str, m: int, observe: tuple[str, ...] = ("out",)) -> tuple[dict, dict, Any]:
+    graph = Graph.from_yaml(yaml, executor=executor)
+    seen: dict[str, list[tuple[int, int]]] = {s: [] for s in observe}
+    for s in observe:
+        graph.observe(s, lambda p, s=s: seen[s].append((p.timestamp.microseconds, p.payload)))
+    graph.start()
+    error = None
+    try:
+        for i in range(m):
+            graph.add_packet("in", i, i * 10)
+        graph.close_all_inputs()
+        graph.wait_until_done(timeout=60)
+    except GraphError as exc:
+        error = exc
+    stats = graph.stats()
+    graph.close()
+    return seen, stats, error
+
+
+def test_a_chain_of_light_nodes_is_linked_only_when_specialised(specialize):
+    graph = Graph.from_yaml(chain(4, middle="calculator: PassThrough"), executor="inline")
+    links = {n.name: (n.link.name if n.link else None) for n in graph._sched.nodes}
+    if specialize:
+        assert links == {"a0": "a1", "a1": "a2", "a2": "mid", "mid": "a3", "a3": "last", "last": None}
+    else:
+        assert set(links.values()) == {None}
+    graph.close()
+
+
+def test_a_node_feeding_two_consumers_is_not_linked():
+    yaml = """
+input_streams: [in]
+output_streams: [x, y]
+nodes:
+  - {name: a, calculator: ChainAddOne, inputs: {IN: in}, outputs: {OUT: s}}
+  - {name: b, calculator: ChainAddOne, inputs: {IN: s}, outputs: {OUT: x}}
+  - {name: c, calculator: ChainAddOne, inputs: {IN: s}, outputs: {OUT: y}}
+"""
+    graph = Graph.from_yaml(yaml, executor="inline")
+    assert all(n.link is None for n in graph._sched.nodes)
+    graph.close()
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_linked_chain_delivers_every_packet_in_order_and_observers_of_inner_streams_see_them(executor, specialize):
+    seen, stats, error = run(chain(6), executor, 500, observe=("out", "s2"))
+    assert error is None
+    assert seen["out"] == [(i * 10, i + 6) for i in range(500)]
+    assert seen["s2"] == [(i * 10, i + 3) for i in range(500)]
+    assert stats["drops_total"] == 0
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_chain_longer_than_max_chain_runs(executor, specialize):
+    n = scheduler_module.MAX_CHAIN * 3 + 1
+    seen, _, error = run(chain(n), executor, 50)
+    assert error is None and seen["out"] == [(i * 10, i + n) for i in range(50)]
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_back_pressure_holds_through_a_chain_into_a_slow_node(executor, specialize):
+    """The chain's last light node feeds a slow (heavy) node through a block queue of 3: the queue never grows
+    past 3, nothing overflows, and every packet arrives."""
+    yaml = chain(4, tail="calculator: ChainSlowSink, queue_size: 3")
+    seen, stats, error = run(yaml, executor, 60)
+    assert error is None and seen["out"] == [(i * 10, i + 4) for i in range(60)]
+    tail_in = stats["nodes"]["tail"]["inputs"]["IN"]
+    assert tail_in["high_water"] <= 3 and tail_in["overflows"] == 0, tail_in
+    assert stats["deadlock_reliefs"] == 0
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_stop_source_in_a_linked_node_stops_it_and_counts_what_arrives_later(executor, specialize):
+    seen, stats, error = run(chain(4, middle="calculator: ChainStopAt, options: {n: 5}"), executor, 40)
+    assert error is None
+    assert seen["out"] == [(i * 10, i + 4) for i in range(5)]
+    mid_in = stats["nodes"]["mid"]["inputs"]["IN"]
+    assert mid_in["received"] == 40 and mid_in["drops"] == 35, mid_in  # in = out + dropped
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_linked_node_that_raises_is_one_graph_error_naming_it(executor, specialize):
+    _, _, error = run(chain(4, middle="calculator: ChainFailAt, options: {at: 9}"), executor, 40)
+    assert isinstance(error, GraphError)
+    assert error.node == "mid" and "bad value 9" in str(error)
+    assert error.timestamp == 60  # input value 9 = packet 6 (a0..a2 added 3) at timestamp 6 * 10
+
+
+def test_linked_and_unlinked_runs_give_the_same_stats_counts(monkeypatch):
+    yaml = chain(5, middle="calculator: ChainStopAt, options: {n: 30}")
+    results = []
+    for flag in (True, False):
+        monkeypatch.setattr(scheduler_module, "SPECIALIZE", flag)
+        seen, stats, error = run(yaml, "inline", 100)
+        counts = {name: (node["process_calls"], {t: (i["received"], i["drops"]) for t, i in node["inputs"].items()})
+                  for name, node in stats["nodes"].items()}
+        results.append((seen, counts, error))
+    assert results[0] == results[1]
+
+
+def test_a_linked_chain_fed_from_two_threads_keeps_each_packet():
+    """Two application threads feed two inputs of one chain's join; links never run a node twice at once."""
+    yaml = """
+input_streams: [a, b]
+output_streams: [out]
+nodes:
+  - {name: x, calculator: ChainAddOne, inputs: {IN: a}, outputs: {OUT: xa}}
+  - {name: y, calculator: ChainAddOne, inputs: {IN: b}, outputs: {OUT: yb}}
+  - {name: j, calculator: TestAdd, inputs: {A: xa, B: yb}, outputs: {SUM: s}}
+  - {name: z, calculator: ChainAddOne, inputs: {IN: s}, outputs: {OUT: out}}
+"""
+    graph = Graph.from_yaml(yaml, executor="threads")
+    out: list[tuple[int, int]] = []
+    graph.observe("out", lambda p: out.append((p.timestamp.microseconds, p.payload)))
+    graph.start()
+
+    def feed(name: str) -> None:
+        for i in range(300):
+            graph.add_packet(name, i, i)
+        graph.close_input(name)
+
+    threads = [threading.Thread(target=feed, args=(s,)) for s in ("a", "b")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    graph.wait_until_done(timeout=60)
+    graph.close()
+    assert out == [(i, 2 * (i + 1) + 1) for i in range(300)]

@@ -34,7 +34,7 @@ sys.path.insert(0, str(ROOT))
 
 from typing import Any  # noqa: E402
 
-from graphflow import Calculator, Context, Graph, Input, Output, register_calculator  # noqa: E402
+from graphflow import Calculator, Context, Graph, Input, Output, Packet, register_calculator  # noqa: E402
 
 
 @register_calculator("UserPassThrough")
@@ -113,6 +113,42 @@ def lockstep(n: int, k: int, executor: str, caller_runs: bool = False) -> dict:
     warm = lat[len(lat) // 20:] if len(lat) > 100 else lat
     warm.sort()
     return {"n": n, "k": k, "p50_us": warm[len(warm) // 2], "p99_us": warm[int(len(warm) * 0.99)]}
+
+
+class _FloorContext:
+    """The least a context can do for ``UserPassThrough``: hand over the input, make the output packet."""
+
+    __slots__ = ("packet", "out")
+
+    def __init__(self) -> None:
+        self.packet: Any = None
+        self.out: Any = None
+
+    def get(self, tag: str) -> Any:
+        return self.packet._payload
+
+    def emit(self, tag: str, payload: Any) -> None:
+        p = object.__new__(Packet)
+        p._payload = payload
+        p._timestamp = self.packet._timestamp
+        self.out = p
+
+
+def python_floor(n: int, m: int) -> dict:
+    """The Python floor of a hop, without any engine: ``m`` packets through ``n`` UserPassThrough calls, each
+    with its input handed over and a new packet made (no queues, no locks, no stats, no timing). No engine
+    written in Python can pass a packet along a chain faster than this on the same machine."""
+    calcs = [UserPassThrough() for _ in range(n)]
+    ctx = _FloorContext()
+    packets = [Packet(i, i) for i in range(m)]
+    t0 = time.perf_counter()
+    for p in packets:
+        for calc in calcs:
+            ctx.packet = p
+            calc.process(ctx)  # type: ignore[arg-type]
+            p = ctx.out
+    wall = time.perf_counter() - t0
+    return {"n": n, "m": m, "wall_s": wall, "us_per_hop": wall / (m * n) * 1e6}
 
 
 def median_run(fn, runs: int) -> dict:
@@ -200,6 +236,10 @@ def main() -> None:
         res["drop_oldest_N=10"] = {"pkts_per_s": drop["pkts_per_s"], "received": drop["received"],
                                    "drops": drop["drops"], "accounted": drop["received"] + drop["drops"] == args.m}
         report["executors"][executor] = res
+    floor = median_run(lambda: python_floor(10, args.m), args.runs)
+    report["python_floor_N=10"] = {"us_per_hop": floor["us_per_hop"],
+                                   "pkts_per_s_bound": 1e6 / (floor["us_per_hop"] * 10),
+                                   "note": "no engine in Python passes a packet along 10 hops faster than this"}
 
     if args.anchor:
         anchor = run_anchor(args.runs, args.m)
@@ -226,6 +266,9 @@ def main() -> None:
                     if key in anchor.get("lockstep", {}):
                         ratios[f"{ex}_user_passthrough_lockstep_p50_{key}_over_mediapipe"] = (
                             user["lockstep"][key]["p50_us"] / anchor["lockstep"][key]["p50_us"])
+            mp10 = anchor["default"].get("N=10", {}).get("pkts_per_s")
+            if mp10:
+                ratios["python_floor_N=10_bound_x_mediapipe"] = report["python_floor_N=10"]["pkts_per_s_bound"] / mp10
             report["ratios"] = ratios
             report["goal"] = "throughput at N=10 >= 4x MediaPipe; lock-step p50 <= 0.5x MediaPipe"
     report["env"]["loadavg_end"] = os.getloadavg()

@@ -43,14 +43,16 @@ class StallDetector:
 
     @staticmethod
     def _quiet(sched: Scheduler) -> bool:
-        if sched.finished or sched.error is not None or sched.shut_down or sched.ready or sched.running:
+        """Idle (``Scheduler.idle``: nothing ready or running, no source that could run), no graph input open, and
+        no open node held back by a full queue or with a source step still due (a stop request not yet acted on)."""
+        if sched.finished or sched.error is not None or sched.shut_down or not sched.idle():
             return False
         if any(sched.input_open(name) for name in sched.graph_inputs):
             return False  # the application may still feed it
         for node in sched.nodes:
             if node.closed:
                 continue
-            if node.state is not IDLE or (node.is_source and not node.stop_requested) or node.throttled():
+            if node.state is not IDLE or node.throttled() or (node.is_source and not node.stop_requested):
                 return False
         return any(not node.closed for node in sched.nodes)  # everything closed meanwhile (cancel): not a stall
 

@@ -4,6 +4,15 @@ import time
 import engine_calcs  # noqa: F401 - registers the Test* calculators
 import pytest
 
+import graphflow.scheduler as scheduler_module
+
+
+@pytest.fixture(params=[True, False], ids=["specialised", "general"])
+def specialize(request, monkeypatch):
+    """Run the test with the scheduler's specialised rule forms and links (True) and with the general forms (False)."""
+    monkeypatch.setattr(scheduler_module, "SPECIALIZE", request.param)
+    return request.param
+
 
 @pytest.fixture
 def no_thread_leak():

@@ -19,11 +19,6 @@ from graphflow import Calculator, Context, Graph, GraphError, Input, Output, Sto
 EXECUTORS = ["threads", "inline"]
 
 
-@pytest.fixture(params=[True, False], ids=["linked", "unlinked"])
-def specialize(request, monkeypatch):
-    monkeypatch.setattr(scheduler_module, "SPECIALIZE", request.param)
-    return request.param
-
 
 @register_calculator("ChainAddOne")
 class AddOne(Calculator):

@@ -22,11 +22,6 @@ from graphflow import Calculator, Context, Graph, GraphError, Input, Output, Sto
 EXECUTORS = ["threads", "inline"]
 
 
-@pytest.fixture(params=[True, False], ids=["specialised", "general"])
-def specialize(request, monkeypatch):
-    monkeypatch.setattr(scheduler_module, "SPECIALIZE", request.param)
-    return request.param
-
 
 @register_calculator("RegBlockingCamera")
 class BlockingCamera(Calculator):

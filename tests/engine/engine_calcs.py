@@ -163,3 +163,28 @@ class Backwards(Calculator):
 
     def process(self, ctx: Context) -> None:
         ctx.emit("OUT", 0, 100 - ctx.get("IN") * 10)
+
+
+@register_calculator("TestStopAfter")
+class StopAfter(Calculator):
+    """Forwards IN and raises StopSource after ``n`` packets.
+
+    Inputs:  IN - Any
+    Outputs: OUT - Any
+    """
+
+    IN = Input(Any)
+    OUT = Output(Any)
+
+    @dataclass
+    class Options:
+        n: int = 3
+
+    def open(self, ctx: Context) -> None:
+        self.seen = 0
+
+    def process(self, ctx: Context) -> None:
+        ctx.emit("OUT", ctx.get("IN"))
+        self.seen += 1
+        if self.seen >= self.options.n:
+            raise StopSource

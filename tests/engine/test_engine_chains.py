@@ -7,14 +7,12 @@ queue), on both executors, and checks that the two give the same packets, the sa
 from __future__ import annotations
 
 import threading
-import time
-from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
 import graphflow.scheduler as scheduler_module
-from graphflow import Calculator, Context, Graph, GraphError, Input, Output, StopSource, register_calculator
+from graphflow import Calculator, Context, Graph, GraphError, Input, Output, register_calculator
 
 EXECUTORS = ["threads", "inline"]
 
@@ -33,72 +31,6 @@ class AddOne(Calculator):
 
     def process(self, ctx: Context) -> None:
         ctx.emit("OUT", ctx.get("IN") + 1)
-
-
-@register_calculator("ChainStopAt")
-class StopAt(Calculator):
-    """Forwards IN; raises StopSource once it has forwarded ``n`` packets.
-
-    Inputs:  IN - int
-    Outputs: OUT - int
-    """
-
-    IN = Input(int)
-    OUT = Output(int)
-
-    @dataclass
-    class Options:
-        n: int = 5
-
-    def open(self, ctx: Context) -> None:
-        self.seen = 0
-
-    def process(self, ctx: Context) -> None:
-        ctx.emit("OUT", ctx.get("IN"))
-        self.seen += 1
-        if self.seen >= self.options.n:
-            raise StopSource
-
-
-@register_calculator("ChainFailAt")
-class FailAt(Calculator):
-    """Forwards IN; raises ValueError at input value ``at``.
-
-    Inputs:  IN - int
-    Outputs: OUT - int
-    """
-
-    IN = Input(int)
-    OUT = Output(int)
-
-    @dataclass
-    class Options:
-        at: int = 7
-
-    def process(self, ctx: Context) -> None:
-        if ctx.get("IN") == self.options.at:
-            raise ValueError(f"bad value {self.options.at}")
-        ctx.emit("OUT", ctx.get("IN"))
-
-
-@register_calculator("ChainSlowSink")
-class SlowSink(Calculator):
-    """Sleeps ``delay`` per packet (GIL released: a heavy node), then forwards it.
-
-    Inputs:  IN - int
-    Outputs: OUT - int
-    """
-
-    IN = Input(int)
-    OUT = Output(int)
-
-    @dataclass
-    class Options:
-        delay: float = 0.002
-
-    def process(self, ctx: Context) -> None:
-        time.sleep(self.options.delay)
-        ctx.emit("OUT", ctx.get("IN"))
 
 
 def chain(n: int, middle: str = "", tail: str = "", queue_size: int = 100) -> str:
@@ -180,7 +112,7 @@ def test_a_chain_longer_than_max_chain_runs(executor, specialize):
 def test_back_pressure_holds_through_a_chain_into_a_slow_node(executor, specialize):
     """The chain's last light node feeds a slow (heavy) node through a block queue of 3: the queue never grows
     past 3, nothing overflows, and every packet arrives."""
-    yaml = chain(4, tail="calculator: ChainSlowSink, queue_size: 3")
+    yaml = chain(4, tail="calculator: TestSlow, options: {delay: 0.002}, queue_size: 3")
     seen, stats, error = run(yaml, executor, 60)
     assert error is None and seen["out"] == [(i * 10, i + 4) for i in range(60)]
     tail_in = stats["nodes"]["tail"]["inputs"]["IN"]
@@ -190,7 +122,7 @@ def test_back_pressure_holds_through_a_chain_into_a_slow_node(executor, speciali
 
 @pytest.mark.parametrize("executor", EXECUTORS)
 def test_stop_source_in_a_linked_node_stops_it_and_counts_what_arrives_later(executor, specialize):
-    seen, stats, error = run(chain(4, middle="calculator: ChainStopAt, options: {n: 5}"), executor, 40)
+    seen, stats, error = run(chain(4, middle="calculator: TestStopAfter, options: {n: 5}"), executor, 40)
     assert error is None
     assert seen["out"] == [(i * 10, i + 4) for i in range(5)]
     mid_in = stats["nodes"]["mid"]["inputs"]["IN"]
@@ -199,14 +131,14 @@ def test_stop_source_in_a_linked_node_stops_it_and_counts_what_arrives_later(exe
 
 @pytest.mark.parametrize("executor", EXECUTORS)
 def test_a_linked_node_that_raises_is_one_graph_error_naming_it(executor, specialize):
-    _, _, error = run(chain(4, middle="calculator: ChainFailAt, options: {at: 9}"), executor, 40)
+    _, _, error = run(chain(4, middle="calculator: TestFaulty, options: {fail_in: process, at: 6}"), executor, 40)
     assert isinstance(error, GraphError)
-    assert error.node == "mid" and "bad value 9" in str(error)
-    assert error.timestamp == 60  # input value 9 = packet 6 (a0..a2 added 3) at timestamp 6 * 10
+    assert error.node == "mid" and "boom at packet 6" in str(error)
+    assert error.timestamp == 60  # packet 6 is at timestamp 6 * 10
 
 
 def test_linked_and_unlinked_runs_give_the_same_stats_counts(monkeypatch):
-    yaml = chain(5, middle="calculator: ChainStopAt, options: {n: 30}")
+    yaml = chain(5, middle="calculator: TestStopAfter, options: {n: 30}")
     results = []
     for flag in (True, False):
         monkeypatch.setattr(scheduler_module, "SPECIALIZE", flag)

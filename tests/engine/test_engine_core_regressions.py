@@ -50,31 +50,6 @@ class BlockingCamera(Calculator):
         self.i += 1
 
 
-@register_calculator("RegStopAfter")
-class StopAfter(Calculator):
-    """Forwards IN and raises StopSource after ``n`` packets.
-
-    Inputs:  IN - Any
-    Outputs: OUT - Any
-    """
-
-    IN = Input(Any)
-    OUT = Output(Any)
-
-    @dataclass
-    class Options:
-        n: int = 3
-
-    def open(self, ctx: Context) -> None:
-        self.seen = 0
-
-    def process(self, ctx: Context) -> None:
-        ctx.emit("OUT", ctx.get("IN"))
-        self.seen += 1
-        if self.seen >= self.options.n:
-            raise StopSource
-
-
 @register_calculator("RegSummaryInClose")
 class SummaryInClose(Calculator):
     """Forwards IN to OUT and emits the count at POST_STREAM from close().
@@ -188,7 +163,7 @@ def test_stop_source_from_a_single_input_node_stops_it_and_counts_what_it_left(e
 input_streams: [in]
 output_streams: [out]
 nodes:
-  - {name: stopper, calculator: RegStopAfter, inputs: {IN: in}, outputs: {OUT: out}, options: {n: 3}}
+  - {name: stopper, calculator: TestStopAfter, inputs: {IN: in}, outputs: {OUT: out}, options: {n: 3}}
 """, executor=executor)
     out: list[int] = []
     graph.observe("out", lambda p: out.append(p.payload))

@@ -28,6 +28,15 @@ is the process's CPU time per frame (all its threads: graph and server). The mac
 swings with other people's work, CPU per frame much less; both are reported, as medians over interleaved runs.
 
     flock /tmp/bench.lock python benchmarks/live_view.py [--runs 3] [--frames 202] [--cases ...] [--json out.json]
+
+``--toggle BLOCKS`` measures within one long run instead, which a loaded machine disturbs far less: the graph
+loops the video with the server up the whole time, and the viewer (``--viewer watcher`` or ``chromium``) is
+switched on and off at every pass over the video, in the order on, off, off, on, on, off, ... (ABBA: a linear drift
+cancels). Every block is the same 202 frames, so blocks differ only by the viewer and by other people's load.
+Each on-block's fps is compared with the off-blocks next to it; the median and spread of those costs are reported,
+with the serving threads' CPU in on- and off-blocks (an idle server, nobody watching, should cost nothing):
+
+    flock /tmp/bench.lock python benchmarks/live_view.py --toggle 12 [--viewer chromium] [--serve-fps 10]
 """
 
 from __future__ import annotations
@@ -36,6 +45,7 @@ import argparse
 import json
 import os
 import platform
+import queue
 import resource
 import statistics
 import subprocess
@@ -137,15 +147,121 @@ def run_once(case: str, frames: int) -> dict[str, float]:
             "encodes": server.frames.encodes if server is not None else 0, "load_avg_1m": os.getloadavg()[0]}
 
 
+#: frames in the shared video: one toggle block is one pass over it
+VIDEO_FRAMES = 202
+
+
+def _abba(k: int) -> bool:
+    """Whether the viewer is on in toggle block k (k >= 1; block 0 is the warm-up): on off off on on off off on..."""
+    return (k - 1) % 4 in (0, 3)
+
+
+def run_toggle(blocks: int, viewer: str, fps: float) -> dict:
+    app = Graph.from_yaml(HAND_GRAPH)
+    source = {"input": str(VIDEO), "max_frames": (blocks + 1) * VIDEO_FRAMES, "loop": True}
+    graph = Graph.from_yaml(build_app_graph(HAND_GRAPH, app, source, live=False, serve=True))
+    server = start_live_view(graph, "127.0.0.1:0", stream=_RENDERED, title="benchmark", out=open(os.devnull, "w"),
+                             fps=fps)
+    boundaries: queue.Queue[tuple[int, float, float]] = queue.Queue()
+    count = [0]
+
+    def on_frame(packet) -> None:  # graph thread: count, and hand block boundaries to the controller
+        count[0] += 1
+        if count[0] % VIDEO_FRAMES == 0:
+            boundaries.put((count[0] // VIDEO_FRAMES, time.perf_counter(), time.process_time()))
+
+    graph.observe(_RENDERED, on_frame)
+    watcher = driver = None
+    if viewer == "watcher":
+        watcher = subprocess.Popen([sys.executable, str(WATCHER), server.url, "--toggle"], stdin=subprocess.PIPE,
+                                   stdout=subprocess.PIPE, text=True)
+        assert watcher.stdin is not None and watcher.stdout is not None
+        assert watcher.stdout.readline().strip() == "ready"
+    else:
+        driver = _chromium("about:blank")
+
+    def switch(on: bool) -> None:
+        if watcher is not None:
+            watcher.stdin.write("on\n" if on else "off\n")
+            watcher.stdin.flush()
+        else:
+            driver.get(server.url if on else "about:blank")
+
+    rows: list[dict] = []
+    t_start = time.perf_counter()
+    graph.start({_STOP: threading.Event()})
+    try:
+        last = (0, t_start, time.process_time(), _serving_cpu_s())
+        while last[0] < blocks + 1:
+            block, t, cpu = boundaries.get(timeout=600)
+            serving = _serving_cpu_s()
+            if block < blocks + 1:
+                switch(_abba(block))  # pass block+1 is schedule block `block`: its state, at once
+            if block >= 2:  # block 1 is warm-up (model load, caches); rows are blocks 1.. of the schedule
+                rows.append({"block": block - 1, "viewer_on": _abba(block - 1), "fps": VIDEO_FRAMES / (t - last[1]),
+                             "cpu_ms_per_frame": 1000.0 * (cpu - last[2]) / VIDEO_FRAMES,
+                             "serving_cpu_ms_per_s": 1000.0 * (serving - last[3]) / (t - last[1])})
+            last = (block, t, cpu, serving)
+        graph.wait_until_done(timeout=600)
+    finally:
+        if watcher is not None:
+            watcher.communicate(timeout=30)
+        if driver is not None:
+            driver.quit()
+        server.close()
+        graph.close()
+    on = [r for r in rows if r["viewer_on"]]
+    off = [r for r in rows if not r["viewer_on"]]
+    costs = []
+    for r in on:  # against the off-blocks next to it (one or two)
+        near = [o["fps"] for o in off if abs(o["block"] - r["block"]) == 1]
+        if near:
+            costs.append(100.0 * (1 - r["fps"] / statistics.mean(near)))
+    return {
+        "blocks": rows, "cost_pct": _spread(costs),
+        "cost_of_medians_pct": 100.0 * (1 - statistics.median(r["fps"] for r in on)
+                                        / statistics.median(r["fps"] for r in off)),
+        "median_fps": {"on": statistics.median(r["fps"] for r in on), "off": statistics.median(r["fps"] for r in off)},
+        "median_serving_cpu_ms_per_s": {"on": statistics.median(r["serving_cpu_ms_per_s"] for r in on),
+                                        "off": statistics.median(r["serving_cpu_ms_per_s"] for r in off)},
+        "median_cpu_ms_per_frame": {"on": statistics.median(r["cpu_ms_per_frame"] for r in on),
+                                    "off": statistics.median(r["cpu_ms_per_frame"] for r in off)},
+        "encodes": server.frames.encodes,
+    }
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--frames", type=int, default=202, help="frames per run (more than 202 loops the video)")
     parser.add_argument("--cases", nargs="+", default=list(CASES), choices=CASES)
     parser.add_argument("--json", type=Path)
+    parser.add_argument("--toggle", type=int, metavar="BLOCKS", help="measure by switching the viewer on and off "
+                        "within one run, BLOCKS passes over the video (a multiple of 4 keeps the ABBA order whole)")
+    parser.add_argument("--viewer", choices=("watcher", "chromium"), default="watcher")
+    parser.add_argument("--serve-fps", type=float, default=DEFAULT_SERVE_FPS)
     args = parser.parse_args(argv)
-    runs: dict[str, list[dict]] = {c: [] for c in args.cases}
     load_before = os.getloadavg()
+    if args.toggle:
+        run_once("none", 2 * WARMUP_FRAMES)  # untimed: one-off costs of a process's first run
+        result = run_toggle(args.toggle, args.viewer, args.serve_fps)
+        for r in result["blocks"]:
+            print(f"block {r['block']:2d} viewer {'on ' if r['viewer_on'] else 'off'} {r['fps']:.2f} fps "
+                  f"{r['cpu_ms_per_frame']:.1f} CPU ms/frame, serving {r['serving_cpu_ms_per_s']:.1f} CPU ms/s",
+                  file=sys.stderr)
+        report = {"benchmark": "live_view_serving_cost_toggle",
+                  "graph": "graphs/hand_tracking.yaml (model_complexity 1, max_num_hands 2) + Renderer, file input",
+                  "video": VIDEO.name, "viewer": args.viewer, "serve_fps": args.serve_fps, **result,
+                  "box": {"nproc": os.cpu_count(), "cpu": _cpu_model(), "python": platform.python_version(),
+                          "load_avg_before": load_before, "load_avg_after": os.getloadavg()},
+                  "commit": _commit(),
+                  "command": "python benchmarks/live_view.py " + " ".join(argv if argv is not None else sys.argv[1:])}
+        text = json.dumps(report, indent=2)
+        print(text)
+        if args.json:
+            args.json.write_text(text + "\n")
+        return report
+    runs: dict[str, list[dict]] = {c: [] for c in args.cases}
     run_once("none", 2 * WARMUP_FRAMES)  # untimed: the first run of a process pays one-off costs (imports, caches)
     for i in range(args.runs):
         for case in args.cases:  # interleaved: drift on a shared machine hits every case alike

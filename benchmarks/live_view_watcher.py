@@ -3,6 +3,7 @@ the measured machine only what watching costs): does what the live page does unt
 its counts as JSON.
 
     python benchmarks/live_view_watcher.py URL    # prints "ready" once the server answered, counts at the end
+    python benchmarks/live_view_watcher.py URL --toggle   # starts paused; stdin lines "on"/"off" switch it
 
 Like ``live.js``: ask for a frame newer than the last one as soon as the last one arrived (the server paces the
 answers, ``--serve-fps``) and for the stats every ``STATS_PERIOD_S``, over kept-alive connections as a browser's
@@ -39,10 +40,13 @@ class _Connection:
             raise
 
 
-def watch(url: str, stop: threading.Event, counts: dict[str, int]) -> None:
+def watch(url: str, stop: threading.Event, counts: dict[str, int], active: threading.Event) -> None:
     frames, stats = _Connection(url), _Connection(url)
     seq, next_stats = -1, 0.0
     while not stop.is_set():
+        if not active.is_set():  # paused, like a closed tab: no requests at all
+            active.wait(0.05)
+            continue
         try:
             response, _ = frames.get(f"/api/frame?after={seq}")
             if response.status == 200:
@@ -56,18 +60,24 @@ def watch(url: str, stop: threading.Event, counts: dict[str, int]) -> None:
             time.sleep(0.05)
 
 
-def main(url: str) -> None:
+def main(url: str, toggle: bool = False) -> None:
     _Connection(url).get("/api/topology")  # the server is up: the page would have loaded
-    print("ready", flush=True)
-    stop = threading.Event()
+    stop, active = threading.Event(), threading.Event()
+    if not toggle:
+        active.set()
     counts = {"frames": 0, "stats": 0}
-    thread = threading.Thread(target=watch, args=(url, stop, counts), daemon=True)
+    thread = threading.Thread(target=watch, args=(url, stop, counts, active), daemon=True)
     thread.start()
-    sys.stdin.read()
+    print("ready", flush=True)
+    for line in sys.stdin:  # until stdin closes
+        if line.strip() == "on":
+            active.set()
+        elif line.strip() == "off":
+            active.clear()
     stop.set()
     thread.join(10)
     print(json.dumps(counts), flush=True)
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    main(sys.argv[1], toggle="--toggle" in sys.argv[2:])

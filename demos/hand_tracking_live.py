@@ -12,8 +12,8 @@ has been drawn, so the picture never lags behind reality; the terminal shows how
 opencv-python-headless (what ``pip install -e .`` installs) cannot open windows, and a robot or an SSH session has
 no display at all. Without a GUI the demo runs the same pipeline (flow limiter included) and serves it as a live
 web page instead, printing the URL to open (``--serve``, default 127.0.0.1:8000; from another machine:
-``ssh -L 8000:127.0.0.1:8000 robot`` then open http://localhost:8000/). ``--output`` also writes the video.
-Install ``opencv-python`` to get the window.
+``ssh -L 8000:127.0.0.1:8000 robot`` then open http://localhost:8000/; ``--serve-fps`` caps its frame rate).
+``--output`` also writes the video. Install ``opencv-python`` to get the window.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ sys.path.insert(0, str(ROOT))
 from calculators.io.app import NO_INPUT_MESSAGE, run_app  # noqa: E402
 from calculators.io.display import highgui_available  # noqa: E402
 from calculators.io.frame_reader import camera_available  # noqa: E402
+from graphflow.cli_flags import SERVE_FPS_DEFAULT  # noqa: E402
 
 DEFAULT_SERVE = "127.0.0.1:8000"
 
@@ -39,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-num-hands", type=int, default=2)
     parser.add_argument("--serve", default=DEFAULT_SERVE, metavar="[HOST:]PORT",
                         help="where the live web view listens when there is no GUI (default %(default)s)")
+    parser.add_argument("--serve-fps", type=float, default=SERVE_FPS_DEFAULT, metavar="FPS",
+                        help="frames a second the live view sends at most (default %(default)g; 0: every frame)")
     parser.add_argument("--output", default=None, help="also write the rendered video when there is no GUI")
     parser.add_argument("--max-frames", type=int, default=0, help="stop after this many frames (0: no limit)")
     args = parser.parse_args(argv)
@@ -55,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     return run_app(
         ROOT / "graphs" / "hand_tracking.yaml", input=args.input, output=args.output, options=options,
-        flow_limit=True, realtime=True, serve=args.serve, max_frames=args.max_frames,
+        flow_limit=True, realtime=True, serve=args.serve, serve_fps=args.serve_fps, max_frames=args.max_frames,
     )
 
 

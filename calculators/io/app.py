@@ -51,6 +51,7 @@ import numpy as np
 
 from calculators.types import ClassActivation, Instances
 from graphflow import ConfigError, GraphError
+from graphflow.cli_flags import SERVE_FPS_DEFAULT
 from graphflow.errors import GraphflowError, GraphTimeoutError
 from graphflow.graph import Graph
 from graphflow.progress import Progress
@@ -255,6 +256,7 @@ def run_app(
     stats_json: str | Path | None = None,
     serve: str | int | None = None,
     serve_stream: str | None = None,
+    serve_fps: float = SERVE_FPS_DEFAULT,
 ) -> int:
     """Run ``graph_path`` on ``input`` with the sinks asked for; returns the process exit code (see module doc).
 
@@ -271,7 +273,8 @@ def run_app(
     executor/trace: as for ``Graph``. timeout: stop the source after this many seconds, drain, return 1.
     stats/stats_json: print the per-node table on stdout / write the stats JSON at the end.
     serve: "[HOST:]PORT" of a live web view (127.0.0.1 unless a host is given; ``graphflow.serve``);
-    serve_stream: the image stream it shows (default: the rendered frames).
+    serve_stream: the image stream it shows (default: the rendered frames). serve_fps: frames a second it sends at
+    most, for all browsers together (0: every frame).
     """
     out = stream or sys.stderr
 
@@ -370,8 +373,8 @@ def run_app(
         counted = next(iter(n for n, _ in app.spec.output_streams), None)
 
     bar = Progress(reader_total, live, label, out, progress)
-    watch = RunWatch(graph, bar, out, serve=serve, serve_stream=serve_stream, title=label, timeout=timeout,
-                     stats=stats, stats_json=stats_json, trace=trace, frames_stream=counted)
+    watch = RunWatch(graph, bar, out, serve=serve, serve_stream=serve_stream, serve_fps=serve_fps, title=label,
+                     timeout=timeout, stats=stats, stats_json=stats_json, trace=trace, frames_stream=counted)
     capture_times: dict[int, float] = {}
     capture_lock = threading.Lock()
     if counted is not None and APP_INPUT in app_inputs:

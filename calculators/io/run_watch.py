@@ -17,6 +17,7 @@ from typing import IO, Any
 import numpy as np
 
 from graphflow import ConfigError
+from graphflow.cli_flags import SERVE_FPS_DEFAULT, check_serve_fps
 from graphflow.errors import GraphflowError
 from graphflow.progress import Progress
 from graphflow.run_report import write_run_reports
@@ -50,11 +51,13 @@ def pick_serve_stream(graph: Any, requested: str | None, default: str | None) ->
 
 class RunWatch:
     def __init__(self, graph: Any, progress: Progress, out: IO[str], *, serve: str | int | None = None,
-                 serve_stream: str | None = None, title: str = "", timeout: float | None = None,
+                 serve_stream: str | None = None, serve_fps: float = SERVE_FPS_DEFAULT, title: str = "",
+                 timeout: float | None = None,
                  stats: bool = False, stats_json: str | Path | None = None, trace: str | Path | None = None,
                  frames_stream: str | None = None) -> None:
         self.graph, self.progress, self.out = graph, progress, out
         self.serve, self.serve_stream, self.title = serve, serve_stream, title
+        self.serve_fps = serve_fps
         self.timeout, self.stats, self.stats_json, self.trace = timeout, stats, stats_json, trace
         self.frames_stream = frames_stream
         self.server: Any = None
@@ -77,9 +80,10 @@ class RunWatch:
             return
         from .live_view import start_live_view
 
+        fps = check_serve_fps(self.serve_fps)
         stream = pick_serve_stream(self.graph, self.serve_stream, default_stream)
         self.server = start_live_view(self.graph, self.serve, stream=stream, title=self.title,
-                                      extra=self.app_figures, out=self.out)
+                                      extra=self.app_figures, out=self.out, fps=fps)
 
     def arm(self, stop: threading.Event | None) -> None:
         """After ``graph.start()``: the timeout counts from here; on expiry the source is stopped (``stop``) or,

@@ -5,8 +5,8 @@ with the calculators (``calculators/io/live_view.py``), so this package stays fr
 """
 
 from .address import DEFAULT_HOST, Address, is_loopback, parse_address
-from .server import FrameSource, LiveServer, ServeError
+from .server import DEFAULT_SERVE_FPS, FrameSource, LiveServer, ServeError
 from .topology import topology
 
-__all__ = ["DEFAULT_HOST", "Address", "FrameSource", "LiveServer", "ServeError", "is_loopback", "parse_address",
-           "topology"]
+__all__ = ["DEFAULT_HOST", "DEFAULT_SERVE_FPS", "Address", "FrameSource", "LiveServer", "ServeError", "is_loopback",
+           "parse_address", "topology"]

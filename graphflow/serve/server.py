@@ -5,11 +5,13 @@ the package once, at start, into memory):
 
 - ``/``, ``/static/NAME``: the page (``static/index.html``, ``live.js``, ``live.css``, vendored ``dagre.min.js``);
 - ``/api/topology``: nodes, edges and groups (``topology.py``);
-- ``/api/stats``: ``graph.stats()`` plus rates and the application's figures (``snapshot.py``), sampled at most
-  four times a second for all browsers together;
+- ``/api/stats``: ``graph.stats()`` plus rates and the application's figures (``snapshot.py``), sampled and
+  serialised at most twice a second for all browsers together;
 - ``/api/frame?after=SEQ``: the latest frame as JPEG, waiting up to ``LONG_POLL_S`` for one newer than ``SEQ``.
-  The graph only ever hands over a reference to its newest frame (``FrameSource``); encoding happens here, once
-  per frame for all browsers, so a slow or paused browser is simply served a newer frame when it asks again;
+  The graph only ever hands over a reference to its newest frame (``FrameSource``); encoding happens here, on the
+  server's thread, only while a browser waits, from the newest frame, once per frame for all browsers and at
+  most ``fps`` times a second (``--serve-fps``; a browser that asks sooner gets the last encoding if it has not
+  seen it, else waits for the next slot). A slow or paused browser is simply served a newer frame when it asks;
 - ``/stream.mjpg``: the same frames as an MJPEG stream (for ``<img>`` tags, VLC, ffplay);
 - ``POST /api/trace?seconds=N``: ``graph.start_trace()``, wait, ``graph.stop_trace()``; the Perfetto JSON comes
   back as a download. The request must carry ``X-Requested-By: graphflow`` (a cross-site form cannot).
@@ -35,6 +37,8 @@ from .topology import topology
 
 #: longest wait of ``/api/frame`` for a frame newer than the one the page has
 LONG_POLL_S = 1.0
+#: frames encoded per second at most, for all browsers together (``--serve-fps``; 0: every frame the graph makes)
+DEFAULT_SERVE_FPS = 10.0
 #: trace length bounds (seconds) for the trace button
 TRACE_SECONDS_DEFAULT, TRACE_SECONDS_MAX = 3.0, 30.0
 #: the header a trace request must carry
@@ -52,13 +56,17 @@ _MJPEG_BOUNDARY = "graphflowframe"
 
 class FrameSource(Protocol):
     """The newest frame of the watched image stream. ``seq`` counts frames; ``jpeg()`` -> (seq, timestamp_us,
-    JPEG bytes) of the newest one, or None before the first; ``listener`` (set by the server) is called on the
-    graph's thread after each new frame and must return at once (``calculators/io/live_view.py``)."""
+    JPEG bytes) of the newest one (encoded on the server's thread, so the encoder should release the GIL), or None
+    before the first; ``encoded``: the last result of ``jpeg()`` (None before one); ``listener`` (set by the
+    server) is called on the graph's thread after each new frame and must return at once
+    (``calculators/io/live_view.py``)."""
 
     listener: Callable[[], None] | None
 
     @property
     def seq(self) -> int: ...
+    @property
+    def encoded(self) -> tuple[int, int, bytes] | None: ...
     def jpeg(self) -> tuple[int, int, bytes] | None: ...
 
 
@@ -82,14 +90,21 @@ class LiveServer:
     """Serves the live page for ``graph`` at ``address`` from a daemon thread; ``start()`` returns the URL.
 
     frames: the image stream to show (None: the page shows only stats and topology). title: the page heading.
-    extra: application figures for the stats (frames, end-to-end latency). Use as a context manager or call
-    ``close()``; closing never touches the graph.
+    extra: application figures for the stats (frames, end-to-end latency). fps: frames encoded per second at most,
+    for all browsers together (0: every frame). Use as a context manager or call ``close()``; closing never
+    touches the graph.
     """
 
     def __init__(self, graph: Any, address: Address, *, frames: FrameSource | None = None, title: str = "",
                  extra: Callable[[], dict[str, Any]] | None = None, stream_name: str = "",
-                 out: IO[str] | None = None) -> None:
+                 out: IO[str] | None = None, fps: float = DEFAULT_SERVE_FPS) -> None:
+        if not fps >= 0 or fps == float("inf"):
+            raise ValueError(f"fps: frames a second the live view encodes at most, a number >= 0 (0: every frame), "
+                             f"not {fps!r}")
         self.graph, self.address, self.frames = graph, address, frames
+        self.fps = float(fps)
+        self._frame_interval = 1.0 / fps if fps else 0.0
+        self._next_encode = float("-inf")  # loop time of the next encoding slot
         self.title = title or topology(graph.validated)["name"]
         self.stream_name = stream_name
         self.out = out or sys.stderr
@@ -239,9 +254,13 @@ class LiveServer:
         return web.Response(body=self._topology, content_type="application/json")
 
     async def _stats(self, request: Any) -> Any:
+        from aiohttp import web
+
         loop = asyncio.get_running_loop()
-        doc = await loop.run_in_executor(None, self.sampler.snapshot)
-        return self._json({**doc, "clients": self.clients, "time": time.time()})
+        body = await loop.run_in_executor(None, self.sampler.snapshot_json)  # b'{...}', shared by every browser
+        head = b'{"clients": %d, "time": %.6f, ' % (self.clients, time.time())
+        return web.Response(body=head + body[1:], content_type="application/json",
+                            headers={"Cache-Control": "no-store"})
 
     def _wake(self) -> None:
         """On the graph's thread, after a new frame: schedule a wake-up, and only while a request waits."""
@@ -258,28 +277,52 @@ class LiveServer:
         self._new_frame = asyncio.Event()
 
     async def _next_frame(self, after: int) -> tuple[int, int, bytes] | None:
-        assert self.frames is not None and self._stopping is not None and self._new_frame is not None
+        """A frame newer than ``after`` within ``LONG_POLL_S``, or None. Within one fps slot every browser gets the
+        slot's encoding; a browser that has it waits for the next slot (asleep: the graph's frames do not wake the
+        loop meanwhile) and then the newest frame is encoded (``jpeg()`` encodes each frame once at most)."""
+        frames, stopping = self.frames, self._stopping
+        assert frames is not None and stopping is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LONG_POLL_S
         newest = max(after, 0)  # frame numbers start at 1: there is nothing to show before the first
+        while not stopping.is_set():
+            now = loop.time()
+            encoded = frames.encoded
+            if encoded is not None and encoded[0] > newest and now < self._next_encode:
+                return encoded  # this slot's encoding (another browser asked for it), not seen here: no new work
+            if now >= deadline:
+                return None
+            if frames.seq > newest:
+                if now >= self._next_encode:
+                    self._next_encode = now + self._frame_interval
+                    return frames.jpeg()  # on this thread: a few ms, with the GIL released by the encoder
+                await self._sleep(min(self._next_encode, deadline) - now)
+            else:
+                await self._wait_for_frame(newest, deadline - now)
+        return None
+
+    async def _sleep(self, seconds: float) -> None:
+        """Sleep, or less if the server is closing."""
+        assert self._stopping is not None
+        try:
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        except TimeoutError:
+            pass
+
+    async def _wait_for_frame(self, newest: int, seconds: float) -> None:
+        """Until the graph hands over a frame newer than ``newest`` (it wakes this loop only while one waits)."""
+        assert self.frames is not None and self._new_frame is not None
         self._waiting += 1
         try:
-            while self.frames.seq <= newest and not self._stopping.is_set():
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                arrived = self._new_frame
-                if self.frames.seq > newest:  # it came between the check and now
-                    break
-                try:
-                    await asyncio.wait_for(arrived.wait(), remaining)
-                except TimeoutError:
-                    break
+            arrived = self._new_frame
+            if self.frames.seq > newest:  # it came between the caller's check and now
+                return
+            try:
+                await asyncio.wait_for(arrived.wait(), seconds)
+            except TimeoutError:
+                pass
         finally:
             self._waiting -= 1
-        if self.frames.seq <= newest:
-            return None
-        return await loop.run_in_executor(None, self.frames.jpeg)
 
     async def _frame(self, request: Any) -> Any:
         from aiohttp import web
@@ -356,8 +399,6 @@ class LiveServer:
             return self._json({"error": f"trace failed: {type(exc).__name__}: {exc}"}, 409)
         finally:
             self._trace_busy = False
-        self._new_frame: asyncio.Event | None = None
-        self._waiting = 0  # requests waiting for a newer frame (read on the graph's thread: a plain int)
         name = time.strftime("graphflow-trace-%Y%m%d-%H%M%S.json")
         from aiohttp import web
 

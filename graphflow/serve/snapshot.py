@@ -1,12 +1,15 @@
 """Stats snapshots for the live page: ``graph.stats()`` plus rates (calls/s, packets/s, busy fraction).
 
-One sampler serves every browser: a snapshot younger than ``min_interval_s`` is handed out again, so the graph's
-stats lock is taken at most ``1 / min_interval_s`` times a second however many pages are open. Rates are
-differences against the oldest sample of the last ``RATE_WINDOW_S`` seconds.
+One sampler serves every browser: a snapshot younger than ``min_interval_s`` (half a second: the page's refresh)
+is handed out again, already serialised, so ``graph.stats()`` runs (it holds the scheduler lock only to copy
+counters and latency samples; ``graphflow/stats.py`` sorts them after) and the JSON is built at most twice a
+second however many pages are open, and not at all while none is. Rates are differences against the oldest
+sample of the last ``RATE_WINDOW_S`` seconds.
 """
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from collections import deque
@@ -15,13 +18,13 @@ from typing import Any
 
 #: seconds of history the rates are computed over
 RATE_WINDOW_S = 2.0
-#: a snapshot younger than this is reused (the page polls about twice a second)
-MIN_INTERVAL_S = 0.25
+#: a snapshot younger than this is reused (the page polls every 0.5 s, after the previous answer arrived)
+MIN_INTERVAL_S = 0.5
 
 
 class StatsSampler:
     """``snapshot()`` -> the graph's stats with ``rates`` added; ``extra()`` adds application figures (frames,
-    end-to-end latency) under ``app``."""
+    end-to-end latency) under ``app``. ``snapshot_json()``: the same snapshot as JSON bytes (a ``{...}`` object)."""
 
     def __init__(self, stats: Callable[[], dict[str, Any]], extra: Callable[[], dict[str, Any]] | None = None,
                  *, min_interval_s: float = MIN_INTERVAL_S, clock: Callable[[], float] = time.monotonic) -> None:
@@ -29,6 +32,7 @@ class StatsSampler:
         self.min_interval_s = min_interval_s
         self._history: deque[tuple[float, dict[str, int], dict[str, int], dict[str, float]]] = deque()
         self._last: tuple[float, dict[str, Any]] | None = None
+        self._last_json: tuple[dict[str, Any], bytes] | None = None
         self._lock = threading.Lock()
         self._t0 = clock()
 
@@ -58,3 +62,10 @@ class StatsSampler:
                 doc["app"] = self._extra()
             self._last = (now, doc)
             return doc
+
+    def snapshot_json(self) -> bytes:
+        doc = self.snapshot()
+        with self._lock:
+            if self._last_json is None or self._last_json[0] is not doc:
+                self._last_json = (doc, json.dumps(doc, default=str).encode())
+            return self._last_json[1]

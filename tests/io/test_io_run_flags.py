@@ -137,6 +137,13 @@ def test_flags_that_cannot_apply_are_refused_in_one_line(tmp_path, capsys):
     assert cli(["run", str(graph), "--input", str(VIDEO), "--serve", "no-port"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "[HOST:]PORT" in err[0]
+    assert cli(["run", str(graph), "--input", str(VIDEO), "--serve-fps", "5"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--serve-fps" in err[0] and "needs --serve" in err[0]
+    for bad in ("-1", "nan", "inf"):
+        assert cli(["run", str(graph), "--input", str(VIDEO), "--serve", "127.0.0.1:0", "--serve-fps", bad]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and "--serve-fps" in err[0] and ">= 0" in err[0], err
 
 
 def test_engine_only_runs_show_progress_too(tmp_path, capsys):

@@ -44,6 +44,13 @@ def _first_frame(url: str, timeout: float = 60.0):
             return status, headers, body
 
 
+def _wait_for(predicate, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"not reached within {timeout} s"
+        time.sleep(0.05)
+
+
 def _frames(n: int) -> list[np.ndarray]:
     return [f.image for f in FrameReader(str(VIDEO), max_frames=n)]
 
@@ -236,3 +243,124 @@ def test_trace_endpoint_records_the_next_seconds_and_one_at_a_time(served):
     events = json.loads(body)["traceEvents"]
     relay = [e for e in events if e.get("ph") == "X" and e["name"] == "relay"]
     assert 20 <= len(relay) <= 80  # one span per packet of that second (a packet every ~20 ms), not the whole run
+
+
+def _feed(graph, frames, stop: threading.Event, period_s: float = 0.01) -> threading.Thread:
+    """Feed ``frames`` round robin to the pass-through graph until ``stop`` (a graph faster than the cap)."""
+
+    def run():
+        i = 0
+        while not stop.is_set():
+            graph.add_packet("image", frames[i % len(frames)], i * 10_000)
+            i += 1
+            time.sleep(period_s)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+def test_serve_fps_caps_the_encodings_for_all_viewers_together():
+    graph = Graph.from_yaml(PASS_GRAPH)
+    server = start_live_view(graph, "127.0.0.1:0", stream="same", out=io.StringIO(), fps=4)
+    tap: FrameTap = server.frames
+    graph.start()
+    stop, seen = threading.Event(), {0: [], 1: []}
+
+    def viewer(k: int) -> None:  # what the page does: ask for a frame newer than the last one shown, again
+        seq = -1
+        while not stop.is_set():
+            status, headers, _ = _get(server.url + f"api/frame?after={seq}")
+            if status == 200:
+                seq = int(headers["X-Frame-Seq"])
+                seen[k].append(seq)
+
+    feeder = _feed(graph, _frames(2), stop)
+    _first_frame(server.url)
+    t0 = time.monotonic()
+    encodes0 = tap.encodes
+    viewers = [threading.Thread(target=viewer, args=(k,)) for k in (0, 1)]
+    for v in viewers:
+        v.start()
+    try:
+        _wait_for(lambda: tap.seq >= 60 and all(len(s) >= 3 for s in seen.values()), 30)
+    finally:
+        stop.set()
+        for t in (*viewers, feeder):
+            t.join(10)
+        elapsed = time.monotonic() - t0
+        server.close()
+        graph.close_all_inputs()
+        graph.close()
+    # never more than one encoding per 1/4 s slot, however many viewers ask (plus the slot in progress)
+    assert tap.encodes - encodes0 <= elapsed * 4 + 1, (tap.encodes - encodes0, elapsed)
+    assert tap.seq > 2 * tap.encodes  # the graph made frames much faster than they were encoded
+    for frames_seen in seen.values():  # each viewer only ever moves forward, and never gets a frame twice
+        assert frames_seen == sorted(set(frames_seen))
+
+
+def test_serve_fps_0_encodes_every_frame_a_viewer_asks_for():
+    graph = Graph.from_yaml(PASS_GRAPH)
+    with LiveServer(graph, parse_address("127.0.0.1:0"), frames=FrameTap(), out=io.StringIO(), fps=0) as server:
+        graph.observe("same", server.frames)
+        graph.start()
+        frames = _frames(3)
+        for i, frame in enumerate(frames):
+            graph.add_packet("image", frame, i * 40_000)
+            graph.wait_until_idle()
+            status, headers, body = _get(server.url + f"api/frame?after={i}")  # right after the previous one
+            assert status == 200 and headers["X-Frame-Seq"] == str(i + 1) and body == encode_jpeg(frame)
+        assert server.frames.encodes == 3
+        graph.close_all_inputs()
+    graph.close()
+    for bad in (-1, float("nan"), float("inf")):
+        with pytest.raises(ValueError, match="fps"):
+            LiveServer(graph, parse_address("127.0.0.1:0"), fps=bad)
+
+
+def test_frames_are_still_served_after_a_trace(served):
+    graph, server, _ = served
+    frames = _frames(2)
+    graph.add_packet("image", frames[0], 0)
+    graph.wait_until_idle()
+    status, _, _ = _get(server.url + "api/trace?seconds=0.2", {"X-Requested-By": "graphflow"}, method="POST")
+    assert status == 200
+    waiting = []
+    viewer = threading.Thread(target=lambda: waiting.append(_get(server.url + "api/frame?after=1")))
+    viewer.start()
+    time.sleep(0.2)
+    graph.add_packet("image", frames[1], 40_000)  # wakes the waiting request (the trace left the wake-up alone)
+    viewer.join(10)
+    assert waiting[0][0] == 200 and waiting[0][1]["X-Frame-Seq"] == "2"
+
+
+def test_stats_are_sampled_and_serialised_at_most_twice_a_second_for_all_viewers():
+    from graphflow.cli_flags import SERVE_FPS_DEFAULT
+    from graphflow.serve import DEFAULT_SERVE_FPS
+    from graphflow.serve.snapshot import StatsSampler
+
+    assert SERVE_FPS_DEFAULT == DEFAULT_SERVE_FPS  # the CLI's default is the server's
+    now, calls = [100.0], []
+
+    def stats():
+        calls.append(now[0])
+        return {"nodes": {"a": {"process_calls": 10 * len(calls), "busy_s": 0.1 * len(calls)}},
+                "streams": {"s": {"packets": 10 * len(calls)}}}
+
+    sampler = StatsSampler(stats, lambda: {"frames": len(calls)}, clock=lambda: now[0])
+    first = sampler.snapshot_json()
+    for dt in (0.1, 0.2, 0.49):  # three more browsers within the half second: the same bytes, no stats() call
+        now[0] = 100.0 + dt
+        assert sampler.snapshot_json() is first
+    now[0] = 100.5
+    second = json.loads(sampler.snapshot_json())
+    assert calls == [100.0, 100.5] and second["app"] == {"frames": 2}
+    assert second["rates"]["nodes"]["a"]["calls_per_s"] == pytest.approx(20.0)  # (20 - 10) / 0.5 s
+    assert second["rates"]["streams"]["s"] == pytest.approx(20.0)
+
+
+def test_stats_endpoint_adds_the_viewer_count_to_the_shared_snapshot(served):
+    graph, server, _ = served
+    body = _get(server.url + "api/stats")[2]
+    doc = json.loads(body)
+    assert doc["clients"] == 0 and isinstance(doc["time"], float) and "nodes" in doc and "rates" in doc

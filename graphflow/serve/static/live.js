@@ -1,6 +1,8 @@
 // graphflow live view: polls /api/stats twice a second, long-polls /api/frame for the newest frame, draws the
 // topology from /api/topology with dagre (vendored) as SVG. Read-only: the only request that is not a GET asks
-// for a trace of the next seconds.
+// for a trace of the next seconds. Frames are asked for one at a time, after the previous one is shown and the
+// browser is about to paint (so never faster than this display; the server caps the rate too, --serve-fps);
+// a hidden tab asks for nothing at all until it is shown again.
 "use strict";
 
 const STATS_PERIOD_MS = 500;
@@ -25,6 +27,19 @@ function svg(tag, attrs, parent) {
 }
 
 function textWidth(s, px) { return Math.max(40, s.length * px * 0.6 + 16); }
+
+const sleep = (ms) => new Promise((ok) => setTimeout(ok, ms));
+
+// resolves at once while the page is visible, else when it is shown again (a background tab costs nothing)
+function visible() {
+  if (!document.hidden) return Promise.resolve();
+  return new Promise((ok) => document.addEventListener("visibilitychange", function shown() {
+    if (!document.hidden) { document.removeEventListener("visibilitychange", shown); ok(); }
+  }));
+}
+
+// the next paint of this display (or 100 ms, should a browser not paint at all)
+const nextPaint = () => Promise.race([new Promise((ok) => requestAnimationFrame(() => ok())), sleep(100)]);
 
 // ---- topology ------------------------------------------------------------------------------------------------
 function drawTopology(t) {
@@ -146,6 +161,7 @@ function updateStats(s) {
 
 async function statsLoop() {
   for (;;) {
+    await visible();
     try {
       const r = await fetch("/api/stats", { cache: "no-store" });
       if (r.ok) updateStats(await r.json());
@@ -153,7 +169,7 @@ async function statsLoop() {
       $("state").textContent = "disconnected";
       $("state").className = "badge lost";
     }
-    await new Promise((ok) => setTimeout(ok, STATS_PERIOD_MS));
+    await sleep(STATS_PERIOD_MS);
   }
 }
 
@@ -163,6 +179,8 @@ async function frameLoop() {
   let seq = -1;
   let shownUrl = null;
   for (;;) {
+    await visible();
+    await nextPaint();
     try {
       const r = await fetch(`/api/frame?after=${seq}`, { cache: "no-store" });
       if (r.status === 404) { $("no-frame").textContent = "this run has no image stream to show"; return; }
@@ -176,9 +194,11 @@ async function frameLoop() {
         img.dataset.seq = String(seq);
         $("no-frame").style.display = "none";
         $("frame-info").textContent = `frame ${seq}, t = ${(ts / 1e6).toFixed(3)} s`;
+      } else if (r.status !== 204) {
+        await sleep(RETRY_MS);  // a server error: ask again later, do not spin
       }
     } catch (err) {
-      await new Promise((ok) => setTimeout(ok, RETRY_MS));
+      await sleep(RETRY_MS);
     }
   }
 }

@@ -100,14 +100,21 @@ class PartRunner:
 
     # ---- control (from the driver) --------------------------------------------------------------------------
     def ping(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "incarnation": self.incarnation, "node_id": ray.get_runtime_context().get_node_id()}
+        # get_runtime_context() starts a local Ray when none is up: the driver's part is asked for stats (a progress
+        # thread) before RayGraph.start has joined or started Ray, and a second ray.init racing the first hangs both
+        node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+        return {"pid": os.getpid(), "incarnation": self.incarnation, "node_id": node_id}
 
     def connect(self, peers: dict[str, Any]) -> None:
         self.peers = dict(peers)
 
-    def start(self, side_packets: dict[str, Any] | None = None, trace: bool = False) -> dict[str, Any]:
+    def start(self, side_packets: dict[str, Any] | None = None, trace: bool = False,
+              peers: dict[str, Any] | None = None) -> dict[str, Any]:
         """Open the part's nodes and start its transports (and a trace capture). Returns ``ping()``; raises on a
-        failing ``open``."""
+        failing ``open``. ``peers`` come with the call: a threaded actor runs its calls in no particular order, so
+        a separate ``connect`` may run after ``start`` has spawned transports that need them."""
+        if peers is not None:
+            self.connect(peers)
         try:
             self.graph.start(side_packets or {})
             if trace:
@@ -128,7 +135,14 @@ class PartRunner:
         return self.ping()
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
-        t = threading.Thread(target=target, args=args, name=name, daemon=True)
+        def guarded() -> None:
+            try:
+                target(*args)
+            except Exception as exc:  # noqa: BLE001 - a dead transport would hang the graph: fail the part instead
+                self._fail(GraphError(f"{name} failed: {type(exc).__name__}: {exc}", node=self.part.name,
+                                      phase="bridge"), cause=exc)
+
+        t = threading.Thread(target=guarded, name=name, daemon=True)
         t.start()
         self.threads.append(t)
 
@@ -328,7 +342,9 @@ class PartRunner:
                 break
             time.sleep(0.005)
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: BaseException, cause: BaseException | None = None) -> None:
+        if cause is not None:
+            exc.__cause__ = cause
         if self.error is None:
             self.error = error_info(exc, self.part.name)
         self.state = "failed"

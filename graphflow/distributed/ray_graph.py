@@ -146,7 +146,10 @@ class RayGraph:
             self._start_actors(list(self.groups))
             self.driver.start(self._side, self.trace is not None, self.actors)
         except BaseException:
-            self._teardown(collect=False)  # every thread joined, every actor created so far killed
+            try:
+                self._cancel_actors()  # the groups that did open their nodes close them
+            finally:
+                self._teardown(collect=False)  # every thread joined, every actor created so far killed
             raise
         self._monitor = threading.Thread(target=self._watch, name="graphflow-ray-monitor", daemon=True)
         self._monitor.start()
@@ -289,10 +292,10 @@ class RayGraph:
     def _cancel_actors(self) -> None:
         if not self.actors:
             return  # nothing was created (and any ray call here would start a local Ray)
-        refs = [actor.cancel.remote() for actor in self.actors.values()]
         try:
+            refs = [actor.cancel.remote() for actor in list(self.actors.values())]
             ray.wait(refs, num_returns=len(refs), timeout=10.0)
-        except RayError:
+        except Exception:  # noqa: BLE001 - dead actors or a Ray gone: the teardown kills what is left
             pass
 
     def _check_running(self, verb: str) -> None:

@@ -17,7 +17,7 @@ import pytest
 import ray
 
 from graphflow import GraphError
-from graphflow.distributed import ray_graph
+from graphflow.distributed import live_graphs, ray_graph
 
 THREE_GROUPS = """
 input_streams: [x]
@@ -52,6 +52,23 @@ def test_a_raising_node_in_a_group_is_one_graph_error(clean, tmp_path):
     events = log.read_text().split("\n")
     for label in ("fa", "fb", "fc"):  # every opened node in every group got its close
         assert f"{label} open" in events and f"{label} close" in events, events
+
+
+def test_a_node_failing_to_open_fails_start_and_leaves_nothing_running(clean, tmp_path):
+    """start() raises one GraphError; the groups that did open close their nodes; no graph, thread or actor is
+    left (``clean``), so a failed start cannot leak into later tests."""
+    log = tmp_path / "events.txt"
+    text = THREE_GROUPS.replace("options: {label: fc, log: $log}", "options: {label: fc, log: $log, fail_open: true}")
+    graph = ray_graph(text, log=str(log))
+    with pytest.raises(GraphError) as info:
+        graph.start()
+    assert "group 'c'" in str(info.value) and "fc cannot open" in str(info.value)
+    assert not live_graphs()
+    events = log.read_text().split("\n")
+    for label in ("fa", "fb"):
+        assert f"{label} open" not in events or f"{label} close" in events, events
+    with pytest.raises(RuntimeError, match="can be called once"):
+        graph.start()
 
 
 def _feed_until(graph, stop: threading.Event, errors: list[BaseException], n: int = 100_000) -> None:

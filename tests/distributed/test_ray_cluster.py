@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import ray
-from conftest import ray_log_tail, reap, release_leftovers, session_processes, start_ray
 from ray.cluster_utils import Cluster
+from ray_support import ray_log_tail, reap, release_leftovers, session_processes, start_ray
 
 from graphflow import Graph
 from graphflow.distributed import ray_graph

@@ -1,10 +1,12 @@
 """One part of a distributed graph, running with the in-process engine: in a group's actor, or in the driver.
 
 ``PartRunner`` owns a ``Graph`` of the part's nodes, an ``Outbox`` per bridge out (fed by observing the stream)
-and an ``Inbox`` per bridge in (feeding a graph input stream). Transports, one thread per edge:
+and an ``Inbox`` per bridge in (feeding a graph input stream). Transports:
 
-- into an actor: the sender *pushes* (``peer.push.remote(edge, incarnation, batch)``, one call in flight per edge;
-  the call returns once the receiver's engine accepted the batch, which returns the credit);
+- into an actor: the sender *pushes* (``Pusher``: ``peer.push.remote(edge, incarnation, batch)``, one call in
+  flight per edge, submitted by the thread that queued the item when the edge is idle and by the previous call's
+  completion callback otherwise; the call returns once the receiver's engine accepted the batch, which returns
+  the credit; one watch thread per edge for retries and restarted receivers);
 - into the driver (which is not an actor and cannot be called): the driver *pulls*
   (``peer.pull.remote(edge, ack, timeout)``, a long poll that also returns the previous batch's credit).
 

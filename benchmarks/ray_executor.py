@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import psutil
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -182,35 +183,119 @@ def stream_rate(m: int) -> dict:
             edge["batches"], "packets_per_batch": round(m / max(1, edge["batches"]), 1)}
 
 
+def _cpu_s(pids: dict[str, int]) -> dict[str, float]:
+    out = {}
+    for name, pid in pids.items():
+        try:
+            t = psutil.Process(pid).cpu_times()
+            out[name] = t.user + t.system
+        except psutil.NoSuchProcess:
+            out[name] = float("nan")
+    return out
+
+
+def _ray_processes() -> dict[str, int]:
+    """Ray's own processes on this node (gcs, raylet, agents, idle workers), by name and pid."""
+    node = ray._private.worker._global_node
+    out = {}
+    for kind, popen in node.live_processes():
+        out[f"{kind}:{popen.pid}"] = popen.pid
+        try:
+            for child in psutil.Process(popen.pid).children(recursive=True):
+                out[f"{kind}/{child.name()}:{child.pid}"] = child.pid
+        except psutil.NoSuchProcess:
+            continue
+    return out
+
+
+def _busy_s() -> float:
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
+
+
 def pipeline(frames: int, iterations: int, runs: int) -> dict:
+    """Wall time, and where the CPU went: per process (driver, each stage's actor, Ray's own processes) and
+    everything else on the machine (other users of a shared box) during the run."""
     text = PIPELINE.replace("ITER", str(iterations))
 
-    def run(make) -> tuple[float, list[int]]:
+    def run(make, grouped: bool) -> tuple[float, list[int], dict]:
         graph = make()
         out = []
         graph.observe("y", lambda p: out.append(p.payload))
         graph.start()
+        pids = {"driver": os.getpid()}
+        if grouped:
+            pids.update({f"group {g}": info["pid"] for g, info in graph.stats()["groups"].items()})
+            actors = set(pids.values())
+            pids.update({k: pid for k, pid in _ray_processes().items() if pid not in actors})
+        before, busy0 = _cpu_s(pids), _busy_s()
         t0 = time.perf_counter()
         for t in range(frames):
             graph.add_packet("x", t, t)
         graph.wait_until_done(timeout=600)
         wall = time.perf_counter() - t0
+        after, busy = _cpu_s(pids), _busy_s() - busy0
         graph.cancel()
-        return wall, out
+        used = {k: after[k] - before[k] for k in pids}
+        ours = sum(v for v in used.values() if v == v)
+        cpu = {"wall_s": round(wall, 3), "machine_busy_cores": round(busy / wall, 2),
+               "ours_cores": round(ours / wall, 2), "others_cores": round(max(0.0, busy - ours) / wall, 2),
+               "driver_cores": round(used["driver"] / wall, 2)}
+        for k, v in used.items():
+            if k.startswith("group "):
+                cpu[f"{k}_cores"] = round(v / wall, 2)
+        ray_own = sum(v for k, v in used.items() if ":" in k and v == v)
+        if grouped:
+            cpu["ray_processes_cores"] = round(ray_own / wall, 2)
+        return wall, out, cpu
 
-    threads, groups = [], []
+    threads, groups, cpu_threads, cpu_groups, ceiling = [], [], [], [], []
     for _ in range(runs):  # interleaved, so both see the same load on a shared machine
-        wall, ref = run(lambda: Graph.from_yaml(text))
+        wall, ref, cpu = run(lambda: Graph.from_yaml(text), False)
         threads.append(wall)
-        wall, got = run(lambda: ray_graph(text))
+        cpu_threads.append(cpu)
+        wall, got, cpu = run(lambda: ray_graph(text), True)
         groups.append(wall)
+        cpu_groups.append(cpu)
         assert got == ref, "the two executors disagree"
+        ceiling.append(two_process_ceiling(frames, iterations))
     t, g = statistics.median(threads), statistics.median(groups)
     stage_ms = t / frames / 2 * 1e3
     return {"frames": frames, "iterations_per_stage": iterations, "stage_ms_approx": round(stage_ms, 2),
             "threads_wall_s": [round(x, 3) for x in threads], "ray_groups_wall_s": [round(x, 3) for x in groups],
             "threads_median_s": round(t, 3), "ray_groups_median_s": round(g, 3),
-            "speedup_ray_over_threads": round(t / g, 3), "identical_outputs": True}
+            "speedup_ray_over_threads": round(t / g, 3), "identical_outputs": True,
+            "cpu_threads_runs": cpu_threads, "cpu_ray_groups_runs": cpu_groups,
+            "machine_ceiling_two_plain_processes_runs": ceiling,
+            "machine_ceiling_speedup_median": round(statistics.median(c["speedup"] for c in ceiling), 3)}
+
+
+def _burn_frames(args: tuple[int, int]) -> float:
+    frames, iterations = args
+    t0 = time.process_time()
+    for f in range(frames):
+        acc = f
+        for k in range(iterations):
+            acc = (acc * 31 + k) % 1_000_003
+    return time.process_time() - t0
+
+
+def two_process_ceiling(frames: int, iterations: int) -> dict:
+    """What this machine gives two GIL-bound processes right now (other users included): one stage's work in
+    one process, then each stage's work in its own plain process at once (multiprocessing, no Ray, no
+    graphflow). ``speedup`` is the most any two-process executor could reach against one thread."""
+    import multiprocessing as mp
+
+    t0 = time.perf_counter()
+    _burn_frames((frames, iterations))
+    one = time.perf_counter() - t0
+    with mp.get_context("spawn").Pool(2) as pool:
+        pool.map(_burn_frames, [(2, iterations)] * 2)  # both processes up
+        t0 = time.perf_counter()
+        cpu = pool.map(_burn_frames, [(frames, iterations)] * 2)
+        two = time.perf_counter() - t0
+    return {"one_stage_one_process_s": round(one, 3), "two_stages_two_processes_s": round(two, 3),
+            "cpu_s_each": [round(c, 3) for c in cpu], "speedup": round(2 * one / two, 3)}
 
 
 def main() -> None:
@@ -221,21 +306,29 @@ def main() -> None:
     ap.add_argument("--iterations", type=int, default=40000, help="Burn rounds per stage and frame")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cluster", action="store_true", help="also measure across simulated nodes")
+    ap.add_argument("--only", default="latency,stream,pipeline",
+                    help="comma-separated parts to run: latency, stream, pipeline (and --cluster)")
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
+    parts = set(args.only.split(","))
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    print("one node: latency", file=sys.stderr)
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=512 * 2**20)
     result = {
         "benchmark": "ray_executor", "ray": ray.__version__, "python": platform.python_version(),
-        "nproc": os.cpu_count(), "cpu": _cpu_model(),
-        "same_node": latency_table(args.hops, {}),
+        "nproc": os.cpu_count(), "cpu": _cpu_model(), "loadavg_at_start": [round(x, 2) for x in os.getloadavg()],
+        "argv": sys.argv[1:],
     }
-    print("one node: stream", file=sys.stderr)
-    result["int_stream_across_bridge"] = stream_rate(args.stream)
-    print("GIL-bound pipeline", file=sys.stderr)
-    result["gil_bound_two_stage_pipeline"] = pipeline(args.frames, args.iterations, args.runs)
+    if "latency" in parts:
+        print("one node: latency", file=sys.stderr)
+        result["same_node"] = latency_table(args.hops, {})
+    if "stream" in parts:
+        print("one node: stream", file=sys.stderr)
+        result["int_stream_across_bridge"] = stream_rate(args.stream)
+    if "pipeline" in parts:
+        print("GIL-bound pipeline", file=sys.stderr)
+        result["gil_bound_two_stage_pipeline"] = pipeline(args.frames, args.iterations, args.runs)
     ray.shutdown()
+    result["loadavg_at_end"] = [round(x, 2) for x in os.getloadavg()]
     if args.cluster:
         from ray.cluster_utils import Cluster
 

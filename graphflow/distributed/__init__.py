@@ -18,7 +18,7 @@ except ImportError:  # one line, not a traceback
     raise GraphflowError("executor 'ray' needs Ray, which is not installed: pip install -e '.[ray]'") from None
 
 from .partition import DRIVER, Edge, Part, partition  # noqa: E402
-from .ray_graph import RayGraph, merge_stats, ray_graph  # noqa: E402
+from .ray_graph import RayGraph, live_graphs, merge_stats, ray_graph  # noqa: E402
 
-__all__ = ["DRIVER", "Edge", "Part", "RayGraph", "merge_stats", "partition", "ray_graph"]
+__all__ = ["DRIVER", "Edge", "Part", "RayGraph", "live_graphs", "merge_stats", "partition", "ray_graph"]
 

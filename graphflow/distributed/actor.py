@@ -1,10 +1,12 @@
 """One part of a distributed graph, running with the in-process engine: in a group's actor, or in the driver.
 
 ``PartRunner`` owns a ``Graph`` of the part's nodes, an ``Outbox`` per bridge out (fed by observing the stream)
-and an ``Inbox`` per bridge in (feeding a graph input stream). Transports, one thread per edge:
+and an ``Inbox`` per bridge in (feeding a graph input stream). Transports:
 
-- into an actor: the sender *pushes* (``peer.push.remote(edge, incarnation, batch)``, one call in flight per edge;
-  the call returns once the receiver's engine accepted the batch, which returns the credit);
+- into an actor: the sender *pushes* (``Pusher``: ``peer.push.remote(edge, incarnation, batch)``, one call in
+  flight per edge, submitted by the thread that queued the item when the edge is idle and by the previous call's
+  completion callback otherwise; the call returns once the receiver's engine accepted the batch, which returns
+  the credit; one watch thread per edge for retries and restarted receivers);
 - into the driver (which is not an actor and cannot be called): the driver *pulls*
   (``peer.pull.remote(edge, ack, timeout)``, a long poll that also returns the previous batch's credit).
 
@@ -100,14 +102,21 @@ class PartRunner:
 
     # ---- control (from the driver) --------------------------------------------------------------------------
     def ping(self) -> dict[str, Any]:
-        return {"pid": os.getpid(), "incarnation": self.incarnation, "node_id": ray.get_runtime_context().get_node_id()}
+        # get_runtime_context() starts a local Ray when none is up: the driver's part is asked for stats (a progress
+        # thread) before RayGraph.start has joined or started Ray, and a second ray.init racing the first hangs both
+        node_id = ray.get_runtime_context().get_node_id() if ray.is_initialized() else None
+        return {"pid": os.getpid(), "incarnation": self.incarnation, "node_id": node_id}
 
     def connect(self, peers: dict[str, Any]) -> None:
         self.peers = dict(peers)
 
-    def start(self, side_packets: dict[str, Any] | None = None, trace: bool = False) -> dict[str, Any]:
+    def start(self, side_packets: dict[str, Any] | None = None, trace: bool = False,
+              peers: dict[str, Any] | None = None) -> dict[str, Any]:
         """Open the part's nodes and start its transports (and a trace capture). Returns ``ping()``; raises on a
-        failing ``open``."""
+        failing ``open``. ``peers`` come with the call: a threaded actor runs its calls in no particular order, so
+        a separate ``connect`` may run after ``start`` has spawned transports that need them."""
+        if peers is not None:
+            self.connect(peers)
         try:
             self.graph.start(side_packets or {})
             if trace:
@@ -120,7 +129,10 @@ class PartRunner:
         self.started.set()
         for box in self.outboxes.values():
             if box.edge.dst != DRIVER:
-                self._spawn(f"graphflow-bridge-push-{box.edge.id}", self._push_loop, box)
+                pusher = Pusher(self, box)
+                box.on_ready = pusher.kick
+                self._spawn(f"graphflow-bridge-push-{box.edge.id}", pusher.watch)
+                pusher.kick()  # anything queued before start
         if self.is_driver:
             for box in self.inboxes.values():
                 self._spawn(f"graphflow-bridge-pull-{box.edge.id}", self._pull_loop, box)
@@ -128,7 +140,14 @@ class PartRunner:
         return self.ping()
 
     def _spawn(self, name: str, target: Any, *args: Any) -> None:
-        t = threading.Thread(target=target, args=args, name=name, daemon=True)
+        def guarded() -> None:
+            try:
+                target(*args)
+            except Exception as exc:  # noqa: BLE001 - a dead transport would hang the graph: fail the part instead
+                self._fail(GraphError(f"{name} failed: {type(exc).__name__}: {exc}", node=self.part.name,
+                                      phase="bridge"), cause=exc)
+
+        t = threading.Thread(target=guarded, name=name, daemon=True)
         t.start()
         self.threads.append(t)
 
@@ -211,43 +230,6 @@ class PartRunner:
         return self.incarnation, box.take(timeout)
 
     # ---- transports -----------------------------------------------------------------------------------------
-    def _push_loop(self, box: Outbox) -> None:
-        peer = self.peers[box.edge.dst]
-        receiver: str | None = None  # the receiver's incarnation, from its last answer
-        while not self.aborted:
-            batch = box.take(WAIT_SLICE_S)
-            if not batch:
-                if box.finished or box.aborted:
-                    return
-                continue
-            ref = peer.push.remote(box.edge.id, self.incarnation, batch)
-            waited = 0.0
-            while not self.aborted:
-                ready, _ = ray.wait([ref], timeout=WAIT_SLICE_S)
-                if ready:
-                    break
-                waited += WAIT_SLICE_S
-                if waited >= PEER_CHECK_S and receiver is not None and self._peer_restarted(peer, receiver):
-                    ray.cancel(ref)  # it was addressed to an incarnation that died: Ray may never answer
-                    break
-            if self.aborted:
-                return
-            try:
-                accepted, receiver = ray.get(ref, timeout=0) if ready else (None, None)
-            except (RayActorError, GetTimeoutError, ray.exceptions.TaskCancelledError):
-                accepted = None
-            if accepted is None:  # the receiver died; if it restarts, later batches go to the new one
-                box.ack(len(batch), lost=sum(1 for item in batch if item[2] == PACKET))
-                receiver = None
-                time.sleep(RETRY_S)
-                continue
-            if accepted < 0:  # the receiving part failed or ended: nothing more will be taken from this edge
-                box.abort()  # (so a producer waiting for credit is released)
-                return
-            box.ack(len(batch))
-            if batch[-1][2] != PACKET and batch[-1][1] >= DONE_US:
-                return
-
     @staticmethod
     def _peer_restarted(peer: Any, known: str) -> bool:
         try:
@@ -328,7 +310,9 @@ class PartRunner:
                 break
             time.sleep(0.005)
 
-    def _fail(self, exc: BaseException) -> None:
+    def _fail(self, exc: BaseException, cause: BaseException | None = None) -> None:
+        if cause is not None:
+            exc.__cause__ = cause
         if self.error is None:
             self.error = error_info(exc, self.part.name)
         self.state = "failed"
@@ -337,6 +321,91 @@ class PartRunner:
         for box in self.inboxes.values():
             box.close()
         self.finished.set()
+
+
+class Pusher:
+    """Moves one bridge edge into an actor: ``peer.push.remote(edge, incarnation, batch)``, one call in flight.
+
+    No hand-off to a transport thread on the way: when the edge is idle, the thread that queued an item (an
+    engine worker's observer, or ``add_packet``'s caller) submits the call itself; the reply (a Ray completion
+    callback) returns the credit and submits whatever queued up meanwhile as the next batch, so a busy edge
+    batches by itself. ``watch`` (one thread per edge) only handles the slow cases: a retry after a failed
+    transfer, and a receiver that restarted while a call to its dead incarnation was in flight.
+    """
+
+    def __init__(self, runner: PartRunner, box: Outbox) -> None:
+        self.runner = runner
+        self.box = box
+        self.peer = runner.peers[box.edge.dst]
+        self.lock = threading.Lock()
+        self.flight: tuple[Any, list[tuple], float] | None = None  # (ref, batch, sent at)
+        self.receiver: str | None = None  # the receiver's incarnation, from its last answer
+        self.retry_at = 0.0
+        self.ended = threading.Event()
+
+    def kick(self) -> None:
+        """Submit the next batch if none is in flight (any thread; cheap when there is nothing to do)."""
+        if self.flight is not None or self.ended.is_set():
+            return
+        with self.lock:
+            if self.flight is not None or self.runner.aborted or time.monotonic() < self.retry_at:
+                return
+            batch = self.box.take(0.0)
+            if not batch:
+                if self.box.finished or self.box.aborted:
+                    self.ended.set()
+                return
+            ref = self.peer.push.remote(self.box.edge.id, self.runner.incarnation, batch)
+            flight = self.flight = (ref, batch, time.monotonic())
+        ref.future().add_done_callback(lambda fut: self._answered(flight, fut))
+
+    def _answered(self, flight: tuple[Any, list[tuple], float], fut: Any) -> None:
+        try:
+            accepted, receiver = fut.result()
+        except Exception:  # noqa: BLE001 - RayActorError, TaskCancelledError, ...: the transfer failed
+            accepted, receiver = None, None
+        batch = flight[1]
+        with self.lock:
+            if self.flight is not flight:
+                return  # given up on already (see watch)
+            self.flight = None
+            if accepted is None:
+                self._lost(batch)
+                return  # watch retries: later batches go to the receiver's next incarnation, if it restarts
+            if accepted < 0:  # the receiving part failed or ended: nothing more will be taken from this edge
+                self.box.abort()  # (so a producer waiting for credit is released)
+                self.ended.set()
+                return
+            self.receiver = receiver
+            self.box.ack(len(batch))
+            if batch[-1][2] != PACKET and batch[-1][1] >= DONE_US:
+                self.ended.set()
+                return
+        self.kick()
+
+    def _lost(self, batch: list[tuple]) -> None:
+        self.box.ack(len(batch), lost=sum(1 for item in batch if item[2] == PACKET))
+        self.receiver = None
+        self.retry_at = time.monotonic() + RETRY_S
+
+    def watch(self) -> None:
+        checked = 0.0
+        while not self.runner.aborted and not self.ended.wait(WAIT_SLICE_S):
+            flight = self.flight
+            if flight is None:
+                self.kick()  # a retry that is due, or items queued while a reply was being handled
+                continue
+            now = time.monotonic()
+            if now - flight[2] < PEER_CHECK_S or now - checked < PEER_CHECK_S or self.receiver is None:
+                continue
+            checked = now  # a transfer unanswered this long: did the receiver restart meanwhile?
+            if not PartRunner._peer_restarted(self.peer, self.receiver):
+                continue
+            ray.cancel(flight[0])  # it was addressed to an incarnation that died: Ray may never answer
+            with self.lock:
+                if self.flight is flight:
+                    self.flight = None
+                    self._lost(flight[1])
 
 
 GroupActor = ray.remote(PartRunner)

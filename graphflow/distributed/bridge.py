@@ -73,6 +73,7 @@ class Outbox:
         self.aborted = False
         self.packets = self.bytes = self.drops = self.bounds = self.batches = self.lost = 0
         self.last_bound = -(2**63)
+        self.on_ready: Callable[[], None] | None = None  # the transport: items were queued (called unlocked)
 
     # ---- producer side (engine worker threads) ------------------------------------------------------------
     def space(self) -> bool:
@@ -110,6 +111,8 @@ class Outbox:
             self.bytes += payload_bytes(payload)
             self.last_bound = max(self.last_bound, ts + 1)
             self.cond.notify_all()
+        if self.on_ready is not None:
+            self.on_ready()
 
     def _drop_oldest_packet(self) -> None:
         for k, item in enumerate(self.items):
@@ -131,6 +134,8 @@ class Outbox:
             self.bounds += 1
             self.done = ts >= DONE_US
             self.cond.notify_all()
+        if self.on_ready is not None:
+            self.on_ready()
 
     def abort(self) -> None:
         with self.cond:
@@ -141,7 +146,7 @@ class Outbox:
     def take(self, timeout: float) -> list[tuple]:
         """Up to ``MAX_BATCH`` items, waiting up to ``timeout`` s for the first one ([] on timeout or abort)."""
         with self.cond:
-            if not self.items and not self.aborted:
+            if not self.items and not self.aborted and timeout > 0:
                 self.cond.wait(timeout)
             if self.aborted:
                 return []

@@ -72,6 +72,15 @@ def ensure_ray(address: str | None) -> None:
                              f"{str(exc).splitlines()[0]}") from None
 
 
+_LIVE: set[RayGraph] = set()  # started and not yet torn down (each holds threads and actors until then)
+
+
+def live_graphs() -> list[RayGraph]:
+    """The graphs of this process that were started and not yet closed/cancelled (each holds threads and
+    actors): what a test fixture checks, and cancels, after a test."""
+    return list(_LIVE)
+
+
 class RayGraph:
     def __init__(self, config: GraphSpec | ValidatedGraph, *, address: str | None = None,
                  trace: str | Path | None = None, add_packet_timeout: float | None = 30.0,
@@ -129,15 +138,18 @@ class RayGraph:
         if self._state != "new":
             raise RuntimeError(f"{self!r}: start() can be called once; build a new graph to run again")
         self._state = "running"
+        _LIVE.add(self)
         self._side = dict(side_packets or {})
         try:
             ensure_ray(self.address)
             self._create_actors()
             self._start_actors(list(self.groups))
-            self.driver.connect(self.actors)
-            self.driver.start(self._side, self.trace is not None)
+            self.driver.start(self._side, self.trace is not None, self.actors)
         except BaseException:
-            self._teardown()
+            try:
+                self._cancel_actors()  # the groups that did open their nodes close them
+            finally:
+                self._teardown(collect=False)  # every thread joined, every actor created so far killed
             raise
         self._monitor = threading.Thread(target=self._watch, name="graphflow-ray-monitor", daemon=True)
         self._monitor.start()
@@ -173,9 +185,7 @@ class RayGraph:
                                  node=name, phase="start") from exc
 
     def _start_actors(self, names: list[str]) -> None:
-        for name in names:
-            self.actors[name].connect.remote(self.actors)
-        refs = {name: self.actors[name].start.remote(self._side_for(name), self.trace is not None)
+        refs = {name: self.actors[name].start.remote(self._side_for(name), self.trace is not None, self.actors)
                 for name in names}
         for name, ref in refs.items():
             try:
@@ -282,10 +292,10 @@ class RayGraph:
     def _cancel_actors(self) -> None:
         if not self.actors:
             return  # nothing was created (and any ray call here would start a local Ray)
-        refs = [actor.cancel.remote() for actor in self.actors.values()]
         try:
+            refs = [actor.cancel.remote() for actor in list(self.actors.values())]
             ray.wait(refs, num_returns=len(refs), timeout=10.0)
-        except RayError:
+        except Exception:  # noqa: BLE001 - dead actors or a Ray gone: the teardown kills what is left
             pass
 
     def _check_running(self, verb: str) -> None:
@@ -401,25 +411,37 @@ class RayGraph:
         self._teardown()
         return stuck
 
-    def _teardown(self) -> None:
-        """Release everything (idempotent): the driver's part, the monitor, the actors."""
+    def _teardown(self, collect: bool = True) -> None:
+        """Release everything (idempotent), whatever went wrong before: the driver's part and its transport
+        threads, the monitor, the actors. ``collect``: fetch the groups' stats and trace first."""
         if self._state == "closed":
             return
-        stats = None
-        if self.actors:
+        try:
+            if collect:
+                self._final_stats = None
+                if self.actors:
+                    try:
+                        self._final_stats = self._group_stats()
+                    except RayError:
+                        pass  # a dead group: its numbers are gone with it
+                if self.trace is not None:
+                    self._write_trace()
+        finally:
+            self._state = "closed"
             try:
-                stats = self._group_stats()
-            except RayError:
-                stats = None
-        self._final_stats = stats
-        if self.trace is not None:
-            self._write_trace()
-        self._state = "closed"
-        self.driver.cancel()  # joins its transport threads; after a clean finish only closes the finished graph
-        if self._monitor is not None and self._monitor is not threading.current_thread():
-            self._monitor.join(JOIN_TIMEOUT_S)
-        for actor in self.actors.values():
-            ray.kill(actor, no_restart=True)
+                self.driver.cancel()  # joins its transport threads; after a clean finish only closes the graph
+            finally:
+                if self._monitor is not None and self._monitor is not threading.current_thread():
+                    self._monitor.join(JOIN_TIMEOUT_S)
+                self._kill_actors()
+                _LIVE.discard(self)
+
+    def _kill_actors(self) -> None:
+        for actor in list(self.actors.values()):
+            try:
+                ray.kill(actor, no_restart=True)
+            except Exception:  # noqa: BLE001 - Ray already gone (shut down, or a dead cluster): nothing to release
+                pass
 
     def _write_trace(self) -> None:
         """One Perfetto file: every part's events on a process track named after its group."""
@@ -456,7 +478,7 @@ class RayGraph:
 
     # ---- observability ---------------------------------------------------------------------------------------
     def _group_stats(self) -> dict[str, Any]:
-        refs = {name: actor.stats.remote() for name, actor in self.actors.items()}
+        refs = {name: actor.stats.remote() for name, actor in list(self.actors.items())}
         return {name: ray.get(ref, timeout=10.0) for name, ref in refs.items()}
 
     def stats(self) -> dict[str, Any]:

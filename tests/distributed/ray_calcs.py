@@ -73,7 +73,8 @@ class Slow(Calculator):
 
 @register_calculator("RayTestFaulty")
 class Faulty(Calculator):
-    """Forwards IN; raises ValueError at the packet with timestamp ``at``; appends open/close to ``log``."""
+    """Forwards IN; raises ValueError at the packet with timestamp ``at`` (RuntimeError in ``open`` with
+    ``fail_open``); appends open/close to ``log``."""
 
     IN = Input(Any)
     OUT = Output(Any)
@@ -83,6 +84,7 @@ class Faulty(Calculator):
         at: int = -1
         log: str = ""
         label: str = "faulty"
+        fail_open: bool = False
 
     def _log(self, what: str) -> None:
         if self.options.log:
@@ -90,6 +92,8 @@ class Faulty(Calculator):
                 f.write(f"{self.options.label} {what}\n")
 
     def open(self, ctx: Context) -> None:
+        if self.options.fail_open:
+            raise RuntimeError(f"{self.options.label} cannot open")
         self._log("open")
 
     def process(self, ctx: Context) -> None:

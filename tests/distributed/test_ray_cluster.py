@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import ray
 from ray.cluster_utils import Cluster
+from ray_support import ray_log_tail, reap, release_leftovers, session_processes, start_ray
 
 from graphflow import Graph
 from graphflow.distributed import ray_graph
@@ -25,17 +26,32 @@ nodes:
 """
 
 
+STORE = 100 * 2**20  # per node: the test moves 12 frames of 0.9 MB
+
+
 @pytest.fixture(scope="module")
 def cluster():
     if ray.is_initialized():
         ray.shutdown()
-    c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    c.add_node(num_cpus=1, resources={"camera_host": 1})
-    c.add_node(num_cpus=1, resources={"model_host": 1})
-    ray.init(address=c.address, log_to_driver=False)
+    c = None
+    try:
+        c = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False,
+                                                          "object_store_memory": STORE})
+        c.add_node(num_cpus=1, resources={"camera_host": 1}, object_store_memory=STORE)
+        c.add_node(num_cpus=1, resources={"model_host": 1}, object_store_memory=STORE)
+        start_ray(address=c.address, log_to_driver=False, configure_logging=False)
+    except Exception as exc:  # noqa: BLE001 - one message with Ray's logs, and nothing left running
+        if c is not None:
+            c.shutdown()
+        pytest.fail(f"simulated cluster did not start: {type(exc).__name__}: {exc}\n{ray_log_tail()}",
+                    pytrace=False)
     yield c
+    left = release_leftovers()
+    procs = session_processes([c.head_node, *c.worker_nodes])
     ray.shutdown()
     c.shutdown()
+    reap(procs)
+    assert not left, f"left behind by the module's tests: {left}"
 
 
 def frames(n: int) -> list[np.ndarray]:

@@ -4,14 +4,20 @@ no actor or thread behind (the ``clean`` fixture)."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import textwrap
 import threading
 import time
+from pathlib import Path
 
 import pytest
 import ray
 
 from graphflow import GraphError
-from graphflow.distributed import ray_graph
+from graphflow.distributed import live_graphs, ray_graph
 
 THREE_GROUPS = """
 input_streams: [x]
@@ -46,6 +52,23 @@ def test_a_raising_node_in_a_group_is_one_graph_error(clean, tmp_path):
     events = log.read_text().split("\n")
     for label in ("fa", "fb", "fc"):  # every opened node in every group got its close
         assert f"{label} open" in events and f"{label} close" in events, events
+
+
+def test_a_node_failing_to_open_fails_start_and_leaves_nothing_running(clean, tmp_path):
+    """start() raises one GraphError; the groups that did open close their nodes; no graph, thread or actor is
+    left (``clean``), so a failed start cannot leak into later tests."""
+    log = tmp_path / "events.txt"
+    text = THREE_GROUPS.replace("options: {label: fc, log: $log}", "options: {label: fc, log: $log, fail_open: true}")
+    graph = ray_graph(text, log=str(log))
+    with pytest.raises(GraphError) as info:
+        graph.start()
+    assert "group 'c'" in str(info.value) and "fc cannot open" in str(info.value)
+    assert not live_graphs()
+    events = log.read_text().split("\n")
+    for label in ("fa", "fb"):
+        assert f"{label} open" not in events or f"{label} close" in events, events
+    with pytest.raises(RuntimeError, match="can be called once"):
+        graph.start()
 
 
 def _feed_until(graph, stop: threading.Event, errors: list[BaseException], n: int = 100_000) -> None:
@@ -165,3 +188,50 @@ def test_stop_and_cancel_end_a_running_graph(clean, tmp_path, how):
     assert time.monotonic() - t0 < 15
     assert len(got) >= 10 and got == sorted(got)
     assert "work close" in log.read_text().split("\n")
+
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_ctrl_c_stops_a_ray_run_cleanly(clean, ray_session, tmp_path):
+    """A real SIGINT to `graphflow run --executor ray` (joining this module's Ray, as a user's run joins
+    RAY_ADDRESS's cluster): sources stop, every node closes, exit 130, no hang, no actor left."""
+    log = tmp_path / "events.txt"
+    graph = tmp_path / "g.yaml"
+    graph.write_text(textwrap.dedent(f"""\
+        groups: {{camera: {{}}, work: {{}}}}
+        allow_imports: [ray_calcs]
+        output_streams: [z]
+        nodes:
+          - {{name: src, calculator: "ray_calcs:Source", group: camera, outputs: {{OUT: y}},
+             options: {{count: 100000000, delay: 0.002}}}}
+          - {{name: work, calculator: "ray_calcs:Faulty", group: work, inputs: {{IN: y}}, outputs: {{OUT: z}},
+             options: {{label: work, log: "{log}"}}}}
+        """))
+    env = {**os.environ, "RAY_ADDRESS": ray_session.address, "PYTHONPATH": f"{ROOT}:{Path(__file__).parent}"}
+    proc = subprocess.Popen([sys.executable, "-m", "graphflow.cli", "run", str(graph), "--executor", "ray",
+                             "--allow-import", "ray_calcs"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline = time.monotonic() + 40
+        while not (log.exists() and "work open" in log.read_text()) and time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert log.exists() and "work open" in log.read_text(), f"the graph never started: {_stderr(proc)}"
+        time.sleep(0.5)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()  # (its actors die with it: they are owned by its driver)
+            proc.communicate()
+    assert proc.returncode == 130, err
+    assert "interrupted" in err
+    assert "work close" in log.read_text().split("\n")
+
+
+def _stderr(proc: subprocess.Popen) -> str:
+    if proc.poll() is None:
+        proc.kill()
+    return proc.communicate()[1][-2000:]

@@ -262,11 +262,10 @@ class ImmediateReadiness(Readiness):
     def _bounds_moved(self) -> bool:
         return self.bounds_too and any(q.bound != q.seen_bound for q in self.queues)
 
-    def take(self) -> int:
+    def _status(self, min_ts: int) -> int:
+        """What ``take`` returns, given the smallest queued timestamp (nothing is popped)."""
         queues = self.queues
-        min_ts = _min_head(queues)
         if min_ts < DONE_US:
-            self._pop_at(min_ts)
             return READY
         if all(q.bound >= DONE_US for q in queues):
             return DONE
@@ -274,19 +273,31 @@ class ImmediateReadiness(Readiness):
             # only back edges remain open, and their producers wait on this node to close: finish now. (Nodes that
             # see bounds decide for themselves when a loop is over, by raising StopSource.)
             return DONE
-        if self._bounds_moved():
-            for q in queues:
-                q.seen_bound = q.bound
-            ctx = self.ctx
-            ts = min(q.bound for q in queues) - 1
-            ctx._ts = ts
-            ctx._ts_obj = _from_raw(ts)
-            ctx._inputs = {}
+        return READY if self._bounds_moved() else NOT_READY
+
+    def take(self) -> int:
+        queues = self.queues
+        min_ts = _min_head(queues)
+        status = self._status(min_ts)
+        if status != READY:
+            return status
+        if min_ts < DONE_US:
+            self._pop_at(min_ts)
             return READY
-        return NOT_READY
+        for q in queues:  # a bound moved with no packet
+            q.seen_bound = q.bound
+        ctx = self.ctx
+        ts = min(q.bound for q in queues) - 1
+        ctx._ts = ts
+        ctx._ts_obj = _from_raw(ts)
+        ctx._inputs = {}
+        return READY
 
     def peek(self) -> bool:
         return _min_head(self.queues) < DONE_US or self._bounds_moved()
+
+    def has_work(self) -> bool:
+        return self._status(_min_head(self.queues)) != NOT_READY
 
 
 class SourceReadiness(Readiness):
@@ -302,6 +313,9 @@ class SourceReadiness(Readiness):
         return READY
 
     def peek(self) -> bool:
+        return True
+
+    def has_work(self) -> bool:
         return True
 
     def settled_bound(self) -> int:

@@ -573,7 +573,8 @@ class Scheduler:
             self._release_stopped(node)
             return
         node.state = IDLE
-        self._schedule(node, wake=False)  # more work may remain: go to the back of the line
+        if node.has_turn():  # type: ignore[misc]
+            self._schedule(node, wake=False)  # more work remains: go to the back of the line
 
     def _make_step(self, node: NodeRuntime) -> Callable[[list[Notification]], object]:
         """The only code that calls ``process``: one input set of ``node`` (lock held on entry and exit), built
@@ -596,6 +597,17 @@ class Scheduler:
         link = node.link  # see _link_chains
         schedule = self._schedule
 
+        def due_bound() -> int:
+            """A synchronised node with no input set to run: the bound its outputs may move to."""
+            return readiness.settled_bound() + offset  # type: ignore[union-attr]
+
+        def has_turn() -> bool:
+            """Whether a step now would do anything: run, close, or (synchronised) move its outputs' bound."""
+            return (node.stop_requested or readiness.has_work()  # type: ignore[union-attr]
+                    or (sync and due_bound() > node.out_bound))
+
+        node.has_turn = has_turn
+
         def step(out: list[Notification]) -> object:
             if self.stopping:
                 self._release_stopped(node)
@@ -603,7 +615,7 @@ class Scheduler:
             status = node.take()  # type: ignore[misc]
             if status is NOT_READY:
                 if sync:
-                    propagate(node, readiness.settled_bound() + offset, out)  # type: ignore[union-attr]
+                    propagate(node, due_bound(), out)
                 node.state = IDLE
                 return ENDED
             if status is DONE:
@@ -650,7 +662,7 @@ class Scheduler:
             if chained:
                 if link.step(out) is RAN:  # type: ignore[union-attr, misc]
                     link.state = IDLE  # type: ignore[union-attr]
-                    if link.stop_requested or link.readiness.has_work():  # type: ignore[union-attr]
+                    if link.has_turn():  # type: ignore[union-attr]
                         schedule(link)  # type: ignore[arg-type]
             return RAN
 

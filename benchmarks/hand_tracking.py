@@ -47,8 +47,10 @@ from calculators.solutions import Hands  # noqa: E402
 
 ANCHORS = ROOT / ".." / "shared" / "anchors"
 STAGES = ("previous_rois", "palm_gate", "palm_detection/palm_input", "palm_detection/palm_model",
+          "tracked_landmark/hand_input", "tracked_landmark/hand_model", "tracked_landmark/hand_decode",
           "palm_detection/palm_decode", "palm_rois", "association", "hand_landmark/hand_input",
-          "hand_landmark/hand_model", "hand_landmark/hand_decode", "landmark_rois", "smoothing", "gestures")
+          "hand_landmark/hand_model", "hand_landmark/hand_decode", "merge_hands", "landmark_rois", "smoothing",
+          "gestures")
 INPUTS = ("video_640x360", "video_1280x720", "images")
 
 

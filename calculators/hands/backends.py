@@ -41,12 +41,46 @@ class BackendUnavailable(GraphflowError):
 class Runner(Protocol):
     """``runner(batch)`` -> the network's outputs as float32 arrays, batch first.
 
-    batch: (N, 3, S, S) float32, N >= 1.
+    batch: (N, 3, S, S) float32 in the network's value range, or (N, S, S, 3) uint8 pixels (``ImageToTensor``
+    with ``output: uint8``), which the runner scales to [0, 1] itself (OpenVINO inside the compiled model). N >= 1.
+    ``runner.start(batch)`` starts the same call and returns a ``Pending`` whose ``result()`` gives the outputs:
+    OpenVINO runs it on its own inference thread meanwhile; the others compute it at once.
     """
 
     backend: str
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]: ...
+
+    def start(self, batch: np.ndarray) -> Pending: ...
+
+
+def is_pixel_batch(batch: np.ndarray) -> bool:
+    """True for an (N, S, S, 3) uint8 batch of crops (pixels), False for an (N, 3, S, S) float network input."""
+    return batch.dtype == np.uint8
+
+
+def to_network_input(batch: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) uint8 pixels -> (N, 3, S, S) float32 in [0, 1] (one pass, the multiply ``image_to_tensor``
+    uses); a float batch is returned as a contiguous float32 array."""
+    if not is_pixel_batch(batch):
+        return np.ascontiguousarray(batch, np.float32)
+    n, h, w, c = batch.shape
+    out = np.empty((n, c, h, w), np.float32)
+    np.multiply(batch.transpose(0, 3, 1, 2), np.float32(1.0 / 255.0), out=out)
+    return out
+
+
+class Pending:
+    """A network call in flight (``Runner.start``); ``result()`` waits for it and returns the outputs."""
+
+    def __init__(self, wait: Any = None, outputs: tuple[np.ndarray, ...] | None = None) -> None:
+        self._wait, self._outputs = wait, outputs
+
+    def result(self) -> tuple[np.ndarray, ...]:
+        if self._outputs is None:
+            self._outputs = self._wait()
+            self._wait = None
+        return self._outputs
 
 
 def check_backend(backend: str) -> str:
@@ -88,15 +122,21 @@ class OnnxRuntimeRunner:
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
-        return tuple(self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)}))
+        return tuple(self.session.run(None, {self.input_name: to_network_input(batch)}))
+
+    def start(self, batch: np.ndarray) -> Pending:
+        return Pending(outputs=self(batch))
 
 
 class OpenVinoRunner:
     """The exported network compiled by OpenVINO for the CPU: f32 precision (never the bf16 default some CPUs
     get), latency hint, one stream, ``num_threads`` inference threads.
 
-    The model is compiled per batch size, with a static shape (faster than one dynamic-shape model); batch sizes
-    are few (1 for the palm detector, up to max_num_hands for landmarks) and each compiles in well under a second.
+    The model is compiled per batch size and input kind, with a static shape (faster than one dynamic-shape
+    model): batch sizes are few (1 for the palm detector, up to max_num_hands for landmarks) and each compiles in
+    well under a second. A uint8 (N, S, S, 3) pixel batch goes to a model whose PrePostProcessor takes u8 NHWC and
+    converts and scales it inside the compiled graph (no float copy of the crop in Python). Inputs are shared with
+    the runtime, not copied.
     """
 
     backend = "openvino"
@@ -109,21 +149,61 @@ class OpenVinoRunner:
                                         "NUM_STREAMS": 1}
         if num_threads > 0:
             self._config["INFERENCE_NUM_THREADS"] = num_threads
-        self._requests: dict[int, Any] = {}
-        self.request(1)  # compile the common case now, so a bad setup fails at open, not on the first frame
+        self._requests: dict[tuple[int, bool], Any] = {}
+        self._size = [d.get_length() for d in list(self._model.inputs[0].get_partial_shape())[2:]]
+        self.request(1, pixels=True)  # compile the graphs' case now: a bad setup fails at open, not on frame one
 
-    def request(self, batch_size: int) -> Any:
-        """The infer request compiled for a (batch_size, 3, S, S) input."""
-        req = self._requests.get(batch_size)
+    def request(self, batch_size: int, pixels: bool) -> Any:
+        """The infer request compiled for a (batch_size, 3, S, S) float input, or (batch_size, S, S, 3) uint8
+        pixels when ``pixels``."""
+        key = (batch_size, pixels)
+        req = self._requests.get(key)
         if req is None:
             model = self._model.clone()
-            dims = [d.get_length() for d in list(model.inputs[0].get_partial_shape())[1:]]
-            model.reshape({0: [batch_size, *dims]})
+            model.reshape({0: [batch_size, 3, *self._size]})
+            if pixels:
+                model = _pixel_input(model)
             req = self._core.compile_model(model, OPENVINO_DEVICE, self._config).create_infer_request()
-            self._requests[batch_size] = req
+            self._requests[key] = req
         return req
 
+    def _submit(self, batch: np.ndarray) -> Any:
+        pixels = is_pixel_batch(batch)
+        req = self.request(len(batch), pixels)
+        req.wait()  # a call started earlier on this request must end before its input is replaced
+        data = np.ascontiguousarray(batch) if pixels else np.ascontiguousarray(batch, np.float32)
+        return req, data
+
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
-        req = self.request(len(batch))
-        req.infer({0: np.ascontiguousarray(batch, np.float32)})
-        return tuple(req.get_output_tensor(i).data.copy() for i in range(len(req.model_outputs)))
+        req, data = self._submit(batch)
+        req.infer({0: data}, share_inputs=True)
+        return _outputs(req)
+
+    def start(self, batch: np.ndarray) -> Pending:
+        req, data = self._submit(batch)
+        req.start_async({0: data}, share_inputs=True)
+
+        def wait() -> tuple[np.ndarray, ...]:
+            req.wait()
+            return _outputs(req, keep=data)
+
+        return Pending(wait)
+
+
+def _outputs(req: Any, keep: Any = None) -> tuple[np.ndarray, ...]:
+    """Copies of a finished request's outputs (``keep``: the shared input, held alive until the call ended)."""
+    del keep
+    return tuple(req.get_output_tensor(i).data.copy() for i in range(len(req.model_outputs)))
+
+
+def _pixel_input(model: Any) -> Any:
+    """``model`` (float NCHW input in [0, 1]) taking u8 NHWC pixels instead: convert to f32 and divide by 255
+    inside the compiled graph."""
+    from openvino import Layout, Type
+    from openvino.preprocess import PrePostProcessor
+
+    ppp = PrePostProcessor(model)
+    ppp.input().tensor().set_element_type(Type.u8).set_layout(Layout("NHWC"))
+    ppp.input().model().set_layout(Layout("NCHW"))
+    ppp.input().preprocess().convert_element_type(Type.f32).scale(255.0)
+    return ppp.build()

@@ -40,6 +40,7 @@ class HandLandmarkModelCalculator(HandModelCalculator):
 
     family = "hand_landmark"
     input_size = 224
+    pixel_input = True  # graphs/hand_landmark.yaml: uint8 crops
 
     def process(self, ctx: Context) -> None:
         tensor = ctx.get("TENSOR")

@@ -64,15 +64,16 @@ class ModelRunner:
         return Pending(outputs=self(batch))
 
 
-def make_runner(name: str, backend: str = DEFAULT_BACKEND, num_threads: int = 1) -> Runner:
-    """The runner of model ``name`` (e.g. "hand_landmark_full") on ``backend``."""
+def make_runner(name: str, backend: str = DEFAULT_BACKEND, num_threads: int = 1, pixels: bool = False) -> Runner:
+    """The runner of model ``name`` (e.g. "hand_landmark_full") on ``backend``; ``pixels``: it will mostly get uint8
+    pixel batches (OpenVINO compiles that input at once, the other on first use)."""
     from calculators.model_store import load_model, onnx_path
 
     check_backend(backend)
     if backend == "torch":
         return ModelRunner(lambda: load_model(name), num_threads, name)
     runner_type = OnnxRuntimeRunner if backend == "onnxruntime" else OpenVinoRunner
-    return runner_type(str(onnx_path(name)), num_threads)
+    return runner_type(str(onnx_path(name)), num_threads, pixels)
 
 
 class HandModelCalculator(Calculator):
@@ -81,6 +82,7 @@ class HandModelCalculator(Calculator):
 
     family: ClassVar[str]  # "palm_detection" or "hand_landmark"
     input_size: ClassVar[int]  # square input side in pixels
+    pixel_input: ClassVar[bool]  # the graphs feed it uint8 crops (ImageToTensor output: uint8), not floats
 
     @dataclass
     class Options:
@@ -96,7 +98,7 @@ class HandModelCalculator(Calculator):
 
     def open(self, ctx: Context) -> None:
         name = f"{self.family}_{variant_of(self.options.model_complexity)}"
-        self.model = make_runner(name, self.options.backend, self.options.num_threads)
+        self.model = make_runner(name, self.options.backend, self.options.num_threads, self.pixel_input)
 
     def close(self, ctx: Context) -> None:
         if getattr(self, "model", None) is not None:

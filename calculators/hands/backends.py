@@ -10,8 +10,9 @@ returns numpy arrays:
 Which backend, and why the default: per network on one thread, interleaved with MediaPipe's LiteRT interpreter in
 one process (``benchmarks/hand_models.py``; 2-core AMD EPYC, 2026-12-01), OpenVINO ran the palm detectors at
 0.85-0.92x LiteRT and the landmark nets at 1.02-1.25x, ONNX Runtime at 1.36-1.69x and 1.15-1.45x, torch eager at
-2.1-3.6x (two runs, ``benchmarks/results/README.md``). OpenVINO is therefore ``DEFAULT_BACKEND``, and the README's
-install brings it. torch stays the reference, the training path and the path for CUDA.
+2.1-3.6x (two runs, ``benchmarks/results/README.md``); on a 2-core Intel Xeon (2026-12-02) palm 0.78-0.81x,
+landmarks 0.92-0.99x, ONNX Runtime 1.22-1.77x, torch 2.05-3.11x. OpenVINO is therefore ``DEFAULT_BACKEND``, and
+the README's install brings it. torch stays the reference, the training path and the path for CUDA.
 
 Threads: ``num_threads`` is per network for ONNX Runtime and OpenVINO (each network its own pool, as MediaPipe's
 XNNPACK interpreters); for torch it goes through ``calculators.common.torch_threads`` (one process-wide pool).

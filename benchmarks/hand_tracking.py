@@ -5,23 +5,30 @@ frames, one hand) and the same video resized to 1280x720 (``benchmarks/hand_clip
 23 shared images in static mode, for model complexity 0 and 1 and max_num_hands 1 and 2. Each configuration: one
 warm-up call, ``reset()``, then every frame timed with ``perf_counter`` around ``process()``; repeated ``--runs``
 times, reporting the median over runs of the per-run median / p95 ms and fps = 1000 / median (per-frame latency,
-one frame in flight, as MediaPipe's ``process()``).
+one frame in flight, as MediaPipe's ``process()``) and throughput_fps = frames / wall time of a whole pass over
+the file (median over runs; every frame's time, so it also carries the slow frames).
 
     python benchmarks/hand_tracking.py --anchor                       # default backend + MediaPipe, ratio table
     python benchmarks/hand_tracking.py --backends openvino onnxruntime torch --anchor
 
 Per configuration the JSON also has a per-stage breakdown: each graph node's median latency from the engine's
 stats (last run), their sum, and the rest of the frame time (``engine_and_facade_ms``: scheduling, packet
-delivery, the facade's poller; the lead's engine concern, issue 10). The thread budget is written out: each
-network runs on ``--num-threads`` threads of its own runtime (1 = MediaPipe's setup), OpenCV on 1, everything
-else on the calling thread. MediaPipe decodes the 1280x720 clip from an mp4 written into ``$GRAPHFLOW_HOME/bench``
-(its own OpenCV; speed only, the agreement tests use frames decoded here). MediaPipe runs before and after ours;
-its figure per cell is the mean of the two (a shared box's load drifts). Prints JSON (and writes --json PATH).
+delivery, the facade's poller; the lead's engine concern, issue 10). With the palm call in flight during the
+tracked landmark pass, ``palm_detection/palm_model`` is the cost of starting it and ``palm_detection/palm_decode``
+includes what was left to wait for. The thread budget is written out: each network runs on ``--num-threads``
+threads of its own runtime (1 = MediaPipe's setup), OpenCV on 1, everything else on the calling thread.
+MediaPipe decodes the 1280x720 clip from an mp4 written into ``$GRAPHFLOW_HOME/bench``
+(its own OpenCV; speed only, the agreement tests use frames decoded here). MediaPipe and ours alternate frame by
+frame (``hand_tracking_anchor_worker.py`` holds MediaPipe's solution in its own process: it processes frame i, then
+we do; each side times only its own ``process()``), so drifting load on a shared box hits both alike. Both sides
+report the median over passes of the per-pass median; ``ratio_per_run`` gives each pass's pair. Prints JSON (and
+writes --json PATH).
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import platform
@@ -29,6 +36,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -47,8 +55,10 @@ from calculators.solutions import Hands  # noqa: E402
 
 ANCHORS = ROOT / ".." / "shared" / "anchors"
 STAGES = ("previous_rois", "palm_gate", "palm_detection/palm_input", "palm_detection/palm_model",
+          "tracked_landmark/hand_input", "tracked_landmark/hand_model", "tracked_landmark/hand_decode",
           "palm_detection/palm_decode", "palm_rois", "association", "hand_landmark/hand_input",
-          "hand_landmark/hand_model", "hand_landmark/hand_decode", "landmark_rois", "smoothing", "gestures")
+          "hand_landmark/hand_model", "hand_landmark/hand_decode", "merge_hands", "landmark_rois", "smoothing",
+          "gestures")
 INPUTS = ("video_640x360", "video_1280x720", "images")
 
 
@@ -59,9 +69,12 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
-def one_run(hands: Hands, frames: list[np.ndarray], bar: tqdm) -> tuple[list[float], int]:
+def one_run(hands: Hands, frames: list[np.ndarray], bar: tqdm,
+            before_each_frame: Callable[[int], None] | None = None) -> tuple[list[float], int]:
     times, with_hands = [], 0
-    for rgb in frames:
+    for i, rgb in enumerate(frames):
+        if before_each_frame is not None:
+            before_each_frame(i)
         t0 = time.perf_counter()
         result = hands.process(rgb)
         times.append(1000.0 * (time.perf_counter() - t0))
@@ -87,14 +100,20 @@ def stage_breakdown(nodes: dict[str, Any], frames: int, frame_ms_mean: float) ->
 
 
 def measure(frames: list[np.ndarray], static: bool, complexity: int, max_hands: int, runs: int, backend: str,
-            num_threads: int, bar: tqdm) -> dict[str, Any]:
-    medians, p95s, with_hands = [], [], 0
+            num_threads: int, bar: tqdm, anchor: MediaPipeCell | None = None) -> dict[str, Any]:
+    """Our ``runs`` passes over ``frames``; with ``anchor`` (MediaPipe on the same cell) MediaPipe processes each
+    frame just before we do, so that both sides see the same load."""
+    medians, p95s, throughputs, with_hands = [], [], [], 0
     with Hands(static_image_mode=static, max_num_hands=max_hands, model_complexity=complexity, backend=backend,
                num_threads=num_threads) as hands:
         hands.process(frames[0])  # warm-up (first-call allocations)
         for _ in range(runs):
+            if anchor is not None:
+                anchor.reset()
             hands.reset()  # tracking restarts from the first frame; also a fresh engine run for the node stats
-            times, with_hands = one_run(hands, frames, bar)
+            t0 = time.perf_counter()
+            times, with_hands = one_run(hands, frames, bar, anchor.frame if anchor is not None else None)
+            throughputs.append(len(frames) / (time.perf_counter() - t0))
             medians.append(statistics.median(times))
             p95s.append(float(np.percentile(times, 95)))
         nodes = hands.stats()["nodes"]
@@ -105,6 +124,7 @@ def measure(frames: list[np.ndarray], static: bool, complexity: int, max_hands: 
         "ms_median": round(ms, 2),
         "ms_p95": round(statistics.median(p95s), 2),
         "fps": round(1000.0 / ms, 1),
+        "throughput_fps": round(statistics.median(throughputs), 1),
         "ms_median_per_run": [round(m, 2) for m in medians],
         "stages_last_run": stage_breakdown(nodes, len(frames), statistics.mean(times)),
         "palm_detector_calls_last_run": nodes["palm_detection/palm_model"]["process_calls"],
@@ -116,28 +136,63 @@ def mediapipe_python() -> str:
                           text=True).stdout.strip()
 
 
-def run_anchor(video_720p: Path) -> dict[str, Any]:
-    """MediaPipe 0.10.21's own solution on the same inputs, in its own virtualenv (built on first use)."""
-    python, bench = mediapipe_python(), str(ANCHORS / "mediapipe_hands_bench.py")
-    small = json.loads(subprocess.run([python, bench, "--video", str(VIDEO), "--images", str(IMAGES)], check=True,
-                                      capture_output=True, text=True).stdout)
-    large = json.loads(subprocess.run([python, bench, "--video", str(video_720p)], check=True,
-                                      capture_output=True, text=True).stdout)
-    for r in small["results"]:
-        r["input"] = "video_640x360" if r["input"] == "video" else r["input"]
-    for r in large["results"]:
-        r["input"] = "video_1280x720"
-    return {"mediapipe": small["mediapipe"], "results": small["results"] + large["results"]}
+class MediaPipeWorker:
+    """MediaPipe 0.10.21's own solution in its own virtualenv (built on first use), driven frame by frame
+    (``benchmarks/hand_tracking_anchor_worker.py``, the shared anchor's setup and timing). A context manager: the
+    process is ended and waited for on exit."""
+
+    def __init__(self) -> None:
+        self.proc = subprocess.Popen([mediapipe_python(), str(ROOT / "benchmarks" / "hand_tracking_anchor_worker.py")],
+                                     stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        self.version = self._read()["mediapipe"]
+
+    def _read(self) -> dict[str, Any]:
+        line = self.proc.stdout.readline() if self.proc.stdout else ""
+        if not line:
+            raise RuntimeError(f"MediaPipe's worker ended (exit status {self.proc.poll()})")
+        return json.loads(line)
+
+    def ask(self, **request: Any) -> dict[str, Any]:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(request) + "\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def __enter__(self) -> MediaPipeWorker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.proc.stdin:
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
 
 
-def bracketed(before: dict[str, Any], after: dict[str, Any]) -> dict[tuple, dict[str, float]]:
-    """Per (input, complexity, hands): MediaPipe's median and p95 ms, the mean of its runs before and after ours."""
-    cells: dict[tuple, list[dict[str, Any]]] = {}
-    for r in before["results"] + after["results"]:
-        cells.setdefault((r["input"], r["model_complexity"], r["max_num_hands"]), []).append(r)
-    return {k: {"ms_median": round(statistics.mean(r["ms_median"] for r in rs), 2),
-                "ms_p95": round(statistics.mean(r["ms_p95"] for r in rs), 2),
-                "ms_median_runs": [r["ms_median"] for r in rs]} for k, rs in cells.items()}
+class MediaPipeCell:
+    """One configuration open in MediaPipe's worker; collects its per-frame ms, pass by pass."""
+
+    def __init__(self, worker: MediaPipeWorker, path: Path, static: bool, complexity: int, max_hands: int) -> None:
+        self.worker = worker
+        self.frames = worker.ask(cmd="open", input=str(path), static=static, model_complexity=complexity,
+                                 max_num_hands=max_hands)["frames"]
+        self.passes: list[list[float]] = []
+        self.with_hands = 0
+
+    def reset(self) -> None:
+        self.worker.ask(cmd="reset")
+        self.passes.append([])
+        self.with_hands = 0
+
+    def frame(self, index: int) -> None:
+        answer = self.worker.ask(cmd="frame", index=index)
+        self.passes[-1].append(answer["ms"])
+        self.with_hands += answer["hands"]
+
+    def close(self) -> None:
+        self.worker.ask(cmd="close")
 
 
 def ratio_table(results: list[dict[str, Any]], backend: str) -> dict[str, dict[str, float]]:
@@ -189,6 +244,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "networks": f"each network on {a.num_threads} thread(s) of its own runtime (OpenVINO/ONNX Runtime "
                         f"per-model pools; torch: the process-wide pool, set once)",
             "opencv": 1, "graph": "inline executor: every other node runs on the calling thread",
+            "overlap": "openvino: the palm detector's call runs on its own inference thread while the calling "
+                       "thread runs the landmark pass over the tracked ROIs (frames that detect and track at once: "
+                       "at most 2 cores, one per network); every other frame is sequential",
             "mediapipe": "its default solutions.hands setup: XNNPACK, one thread per network",
         },
         "runs": a.runs,
@@ -200,27 +258,35 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         out["machine"].update({pkg: version(pkg) for pkg in ("openvino", "onnxruntime")})
     except Exception:  # versions are informative only
         pass
-    if a.anchor:  # MediaPipe before and after ours; its figure per cell is the mean of the two (load drifts)
-        print("running MediaPipe's solution (its own venv) ...", file=sys.stderr)
-        video_720p = write_video(sets["video_1280x720"][1], home() / "bench" / "hand_video_1280x720.mp4")
-        before = run_anchor(video_720p)
-    with tqdm(total=total, desc="hand tracking", unit="frame", file=sys.stderr) as bar:
-        for name, static, frames, b, c, m in configs:
-            r = measure(frames, static, c, m, a.runs, b, a.num_threads, bar)
-            out["results"].append({"input": name, "static_image_mode": static, "backend": b,
-                                   "model_complexity": c, "max_num_hands": m, **r})
+    paths = {"video_640x360": VIDEO, "images": IMAGES}
     if a.anchor:
-        print("running MediaPipe's solution again (after ours) ...", file=sys.stderr)
-        after = run_anchor(video_720p)
-        out["mediapipe"] = {"before": before, "after": after}
-        theirs = bracketed(before, after)
-        for r in out["results"]:
-            t = theirs.get((r["input"], r["model_complexity"], r["max_num_hands"]))
-            if t:
-                r["mediapipe_ms_median"] = t["ms_median"]
-                r["mediapipe_ms_median_before_after"] = t["ms_median_runs"]
-                r["mediapipe_ms_p95"] = t["ms_p95"]
-                r["ratio_vs_mediapipe"] = round(r["ms_median"] / t["ms_median"], 2)
+        print("MediaPipe's solution (its own venv) alternates with ours, pass by pass ...", file=sys.stderr)
+        paths["video_1280x720"] = write_video(sets["video_1280x720"][1], home() / "bench" / "hand_video_1280x720.mp4")
+    with contextlib.ExitStack() as stack, tqdm(total=total, desc="hand tracking", unit="frame", file=sys.stderr) as bar:
+        worker = stack.enter_context(MediaPipeWorker()) if a.anchor else None
+        if worker is not None:
+            out["mediapipe"] = {"version": worker.version}
+        for name, static, frames, b, c, m in configs:
+            cell = MediaPipeCell(worker, paths[name], static, c, m) if worker is not None else None
+            if cell is not None and cell.frames != len(frames):
+                raise RuntimeError(f"MediaPipe read {cell.frames} frames of {paths[name]}, we have {len(frames)}")
+            r = measure(frames, static, c, m, a.runs, b, a.num_threads, bar, cell)
+            row = {"input": name, "static_image_mode": static, "backend": b, "model_complexity": c,
+                   "max_num_hands": m, **r}
+            if cell is not None:
+                cell.close()
+                theirs = [statistics.median(t) for t in cell.passes]
+                mp_ms = statistics.median(theirs)
+                row.update({
+                    "mediapipe_ms_median": round(mp_ms, 2),
+                    "mediapipe_ms_median_per_run": [round(t, 2) for t in theirs],
+                    "mediapipe_ms_p95": round(statistics.median(float(np.percentile(t, 95)) for t in cell.passes), 2),
+                    "mediapipe_frames_with_hands": cell.with_hands,
+                    "ratio_vs_mediapipe": round(r["ms_median"] / mp_ms, 2),
+                    "ratio_per_run": [round(o / t, 2) for o, t in zip(r["ms_median_per_run"], theirs, strict=True)],
+                })
+            out["results"].append(row)
+    if a.anchor:
         out["ratio_tables"] = {b: ratio_table(out["results"], b) for b in a.backends}
     if not a.no_models:
         print("per-model numbers (benchmarks/hand_models.py) ...", file=sys.stderr)

@@ -10,6 +10,7 @@ CALCULATORS: dict[str, str] = {
     "PalmDetectionsToRois": "calculators.hands.roi_calculators:PalmDetectionsToRoisCalculator",
     "HandLandmarksToRois": "calculators.hands.roi_calculators:HandLandmarksToRoisCalculator",
     "AssociateHandRois": "calculators.hands.roi_calculators:AssociateHandRoisCalculator",
+    "MergeHandPasses": "calculators.hands.roi_calculators:MergeHandPassesCalculator",
     "HandGestures": "calculators.hands.gesture_calculator:HandGesturesCalculator",
     "GestureOverlay": "calculators.hands.gesture_overlay_calculator:GestureOverlayCalculator",
     "HandLandmarksSmoothing": "calculators.hands.smoothing_calculator:HandLandmarksSmoothingCalculator",

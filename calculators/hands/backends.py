@@ -10,8 +10,9 @@ returns numpy arrays:
 Which backend, and why the default: per network on one thread, interleaved with MediaPipe's LiteRT interpreter in
 one process (``benchmarks/hand_models.py``; 2-core AMD EPYC, 2026-12-01), OpenVINO ran the palm detectors at
 0.85-0.92x LiteRT and the landmark nets at 1.02-1.25x, ONNX Runtime at 1.36-1.69x and 1.15-1.45x, torch eager at
-2.1-3.6x (two runs, ``benchmarks/results/README.md``). OpenVINO is therefore ``DEFAULT_BACKEND``, and the README's
-install brings it. torch stays the reference, the training path and the path for CUDA.
+2.1-3.6x (two runs, ``benchmarks/results/README.md``); on a 2-core Intel Xeon (2026-12-02) palm 0.78-0.81x,
+landmarks 0.92-0.99x, ONNX Runtime 1.22-1.77x, torch 2.05-3.11x. OpenVINO is therefore ``DEFAULT_BACKEND``, and
+the README's install brings it. torch stays the reference, the training path and the path for CUDA.
 
 Threads: ``num_threads`` is per network for ONNX Runtime and OpenVINO (each network its own pool, as MediaPipe's
 XNNPACK interpreters); for torch it goes through ``calculators.common.torch_threads`` (one process-wide pool).
@@ -41,12 +42,46 @@ class BackendUnavailable(GraphflowError):
 class Runner(Protocol):
     """``runner(batch)`` -> the network's outputs as float32 arrays, batch first.
 
-    batch: (N, 3, S, S) float32, N >= 1.
+    batch: (N, 3, S, S) float32 in the network's value range, or (N, S, S, 3) uint8 pixels (``ImageToTensor``
+    with ``output: uint8``), which the runner scales to [0, 1] itself (OpenVINO inside the compiled model). N >= 1.
+    ``runner.start(batch)`` starts the same call and returns a ``Pending`` whose ``result()`` gives the outputs:
+    OpenVINO runs it on its own inference thread meanwhile; the others compute it at once.
     """
 
     backend: str
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]: ...
+
+    def start(self, batch: np.ndarray) -> Pending: ...
+
+
+def is_pixel_batch(batch: np.ndarray) -> bool:
+    """True for an (N, S, S, 3) uint8 batch of crops (pixels), False for an (N, 3, S, S) float network input."""
+    return batch.dtype == np.uint8
+
+
+def to_network_input(batch: np.ndarray) -> np.ndarray:
+    """(N, S, S, 3) uint8 pixels -> (N, 3, S, S) float32 in [0, 1] (one pass, the multiply ``image_to_tensor``
+    uses); a float batch is returned as a contiguous float32 array."""
+    if not is_pixel_batch(batch):
+        return np.ascontiguousarray(batch, np.float32)
+    n, h, w, c = batch.shape
+    out = np.empty((n, c, h, w), np.float32)
+    np.multiply(batch.transpose(0, 3, 1, 2), np.float32(1.0 / 255.0), out=out)
+    return out
+
+
+class Pending:
+    """A network call in flight (``Runner.start``); ``result()`` waits for it and returns the outputs."""
+
+    def __init__(self, wait: Any = None, outputs: tuple[np.ndarray, ...] | None = None) -> None:
+        self._wait, self._outputs = wait, outputs
+
+    def result(self) -> tuple[np.ndarray, ...]:
+        if self._outputs is None:
+            self._outputs = self._wait()
+            self._wait = None
+        return self._outputs
 
 
 def check_backend(backend: str) -> str:
@@ -76,7 +111,8 @@ class OnnxRuntimeRunner:
 
     backend = "onnxruntime"
 
-    def __init__(self, onnx_path: str, num_threads: int = 1) -> None:
+    def __init__(self, onnx_path: str, num_threads: int = 1, pixels: bool = False) -> None:
+        del pixels  # one session takes both input kinds (pixels are scaled in numpy)
         ort = import_runtime("onnxruntime")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = num_threads
@@ -88,20 +124,26 @@ class OnnxRuntimeRunner:
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
-        return tuple(self.session.run(None, {self.input_name: np.ascontiguousarray(batch, np.float32)}))
+        return tuple(self.session.run(None, {self.input_name: to_network_input(batch)}))
+
+    def start(self, batch: np.ndarray) -> Pending:
+        return Pending(outputs=self(batch))
 
 
 class OpenVinoRunner:
     """The exported network compiled by OpenVINO for the CPU: f32 precision (never the bf16 default some CPUs
     get), latency hint, one stream, ``num_threads`` inference threads.
 
-    The model is compiled per batch size, with a static shape (faster than one dynamic-shape model); batch sizes
-    are few (1 for the palm detector, up to max_num_hands for landmarks) and each compiles in well under a second.
+    The model is compiled per batch size and input kind, with a static shape (faster than one dynamic-shape
+    model): batch sizes are few (1 for the palm detector, up to max_num_hands for landmarks) and each compiles in
+    well under a second; ``pixels`` says which input kind to compile at once. A uint8 (N, S, S, 3) pixel batch
+    goes to a model whose PrePostProcessor takes u8 NHWC and converts and scales it inside the compiled graph (no
+    float copy of the crop in Python). Each request keeps its input buffer: a call copies the batch into it.
     """
 
     backend = "openvino"
 
-    def __init__(self, onnx_path: str, num_threads: int = 1) -> None:
+    def __init__(self, onnx_path: str, num_threads: int = 1, pixels: bool = False) -> None:
         ov = import_runtime("openvino")
         self._core = ov.Core()
         self._model = self._core.read_model(onnx_path)
@@ -109,21 +151,64 @@ class OpenVinoRunner:
                                         "NUM_STREAMS": 1}
         if num_threads > 0:
             self._config["INFERENCE_NUM_THREADS"] = num_threads
-        self._requests: dict[int, Any] = {}
-        self.request(1)  # compile the common case now, so a bad setup fails at open, not on the first frame
+        self._requests: dict[tuple[int, bool], Any] = {}
+        self._inputs: dict[tuple[int, bool], np.ndarray] = {}
+        self._size = [d.get_length() for d in list(self._model.inputs[0].get_partial_shape())[2:]]
+        self.request(1, pixels)  # compile the expected input now: a bad setup fails at open, not on frame one
 
-    def request(self, batch_size: int) -> Any:
-        """The infer request compiled for a (batch_size, 3, S, S) input."""
-        req = self._requests.get(batch_size)
+    def request(self, batch_size: int, pixels: bool) -> Any:
+        """The infer request compiled for a (batch_size, 3, S, S) float input, or (batch_size, S, S, 3) uint8
+        pixels when ``pixels``."""
+        key = (batch_size, pixels)
+        req = self._requests.get(key)
         if req is None:
             model = self._model.clone()
-            dims = [d.get_length() for d in list(model.inputs[0].get_partial_shape())[1:]]
-            model.reshape({0: [batch_size, *dims]})
+            model.reshape({0: [batch_size, 3, *self._size]})
+            if pixels:
+                model = _pixel_input(model)
             req = self._core.compile_model(model, OPENVINO_DEVICE, self._config).create_infer_request()
-            self._requests[batch_size] = req
+            self._requests[key] = req
+            self._inputs[key] = req.get_input_tensor().data  # a view of the request's input buffer
+        return req
+
+    def _submit(self, batch: np.ndarray) -> Any:
+        """The request for ``batch``, its input already written into the request's own input buffer (one copy,
+        no per-call tensor wrapping: the dispatcher cost of ``infer({0: array})`` is gone)."""
+        pixels = is_pixel_batch(batch)
+        req = self.request(len(batch), pixels)
+        req.wait()  # a call started earlier on this request must end before its input is replaced
+        np.copyto(self._inputs[(len(batch), pixels)], batch, casting="same_kind")
         return req
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
-        req = self.request(len(batch))
-        req.infer({0: np.ascontiguousarray(batch, np.float32)})
-        return tuple(req.get_output_tensor(i).data.copy() for i in range(len(req.model_outputs)))
+        req = self._submit(batch)
+        req.infer()
+        return _outputs(req)
+
+    def start(self, batch: np.ndarray) -> Pending:
+        req = self._submit(batch)
+        req.start_async()
+
+        def wait() -> tuple[np.ndarray, ...]:
+            req.wait()
+            return _outputs(req)
+
+        return Pending(wait)
+
+
+def _outputs(req: Any) -> tuple[np.ndarray, ...]:
+    """Copies of a finished request's outputs."""
+    return tuple(req.get_output_tensor(i).data.copy() for i in range(len(req.model_outputs)))
+
+
+def _pixel_input(model: Any) -> Any:
+    """``model`` (float NCHW input in [0, 1]) taking u8 NHWC pixels instead: convert to f32 and divide by 255
+    inside the compiled graph."""
+    from openvino import Layout, Type
+    from openvino.preprocess import PrePostProcessor
+
+    ppp = PrePostProcessor(model)
+    ppp.input().tensor().set_element_type(Type.u8).set_layout(Layout("NHWC"))
+    ppp.input().model().set_layout(Layout("NCHW"))
+    ppp.input().preprocess().convert_element_type(Type.f32).scale(255.0)
+    return ppp.build()

@@ -17,6 +17,7 @@ near 1.0, which counts as folded).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,17 +51,20 @@ class FingerStates:
         return (self.thumb, self.index, self.middle, self.ring, self.pinky)
 
 
-def _pixels(landmarks: np.ndarray, image_size: tuple[int, int]) -> np.ndarray:
+def _pixels(landmarks: np.ndarray, image_size: tuple[int, int]) -> list[list[float]]:
+    """(21, 2) pixel positions as Python floats (a few dozen distances: math.dist is 10x np.linalg.norm here)."""
     w, h = image_size
-    return np.asarray(landmarks, np.float64)[:, :2] * np.array([w, h], np.float64)
+    return (np.asarray(landmarks, np.float64)[:, :2] * np.array([w, h], np.float64)).tolist()
 
 
 def finger_states(landmarks: np.ndarray, image_size: tuple[int, int] = (1, 1)) -> FingerStates:
     """Finger states of one hand. landmarks: (21, 2+) normalized; image_size: (width, height) in pixels."""
-    p = _pixels(landmarks, image_size)
+    return _finger_states(_pixels(landmarks, image_size))
 
+
+def _finger_states(p: list[list[float]]) -> FingerStates:
     def dist(a: int, b: int) -> float:
-        return float(np.linalg.norm(p[a] - p[b]))
+        return math.dist(p[a], p[b])
 
     straight = {
         name: dist(tip, WRIST) > FINGER_RATIO * dist(pip, WRIST) for name, (pip, tip) in FINGER_JOINTS.items()
@@ -71,10 +75,10 @@ def finger_states(landmarks: np.ndarray, image_size: tuple[int, int] = (1, 1)) -
 
 def classify_gesture(landmarks: np.ndarray, image_size: tuple[int, int] = (1, 1)) -> str:
     """Name of the gesture (one of ``GESTURES``). landmarks: (21, 2+) normalized; image_size: (width, height)."""
-    s = finger_states(landmarks, image_size)
     p = _pixels(landmarks, image_size)
-    palm = float(np.linalg.norm(p[MIDDLE_MCP] - p[WRIST])) or 1.0
-    touching = float(np.linalg.norm(p[THUMB_TIP] - p[INDEX_TIP])) < OK_TOUCH * palm
+    s = _finger_states(p)
+    palm = math.dist(p[MIDDLE_MCP], p[WRIST]) or 1.0
+    touching = math.dist(p[THUMB_TIP], p[INDEX_TIP]) < OK_TOUCH * palm
     if touching and s.middle and s.ring and s.pinky:
         return "ok"
     fingers = (s.index, s.middle, s.ring, s.pinky)
@@ -83,7 +87,7 @@ def classify_gesture(landmarks: np.ndarray, image_size: tuple[int, int] = (1, 1)
     if not any(fingers):
         if not s.thumb:
             return "fist"
-        dx, dy = p[THUMB_TIP] - p[THUMB_MCP]
+        dx, dy = p[THUMB_TIP][0] - p[THUMB_MCP][0], p[THUMB_TIP][1] - p[THUMB_MCP][1]
         if abs(dy) > abs(dx):
             return "thumb_up" if dy < 0 else "thumb_down"
         return "none"

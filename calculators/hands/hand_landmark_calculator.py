@@ -17,7 +17,7 @@ from .model_runner import HandModelCalculator
 class HandLandmarkModelCalculator(HandModelCalculator):
     """Runs the hand landmark network on a batch of 224x224 hand crops (one per ROI; an empty batch skips it).
 
-    Inputs:  TENSOR - np.ndarray (N, 3, 224, 224) float32 RGB in [0, 1]
+    Inputs:  TENSOR - np.ndarray (N, 3, 224, 224) float32 RGB in [0, 1], or (N, 224, 224, 3) uint8 pixels
     Outputs: LANDMARKS - np.ndarray (N, 63) float32: 21 x (x, y, z) in pixels of the 224 crop
              PRESENCE - np.ndarray (N,) float32 hand presence probability
              HANDEDNESS - np.ndarray (N,) float32 probability of "Left" (MediaPipe's selfie convention)
@@ -40,6 +40,7 @@ class HandLandmarkModelCalculator(HandModelCalculator):
 
     family = "hand_landmark"
     input_size = 224
+    pixel_input = True  # graphs/hand_landmark.yaml: uint8 crops
 
     def process(self, ctx: Context) -> None:
         tensor = ctx.get("TENSOR")

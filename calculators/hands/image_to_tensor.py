@@ -64,15 +64,40 @@ def pad_roi(roi: PixelRoi, tensor_width: int, tensor_height: int) -> tuple[Pixel
     return padded, np.array([horizontal, vertical, horizontal, vertical], np.float32)
 
 
-def warp_roi(image: np.ndarray, roi: PixelRoi, tensor_width: int, tensor_height: int, border: str) -> np.ndarray:
-    """Bilinear crop of the rotated ``roi`` into a (tensor_height, tensor_width, 3) uint8 array."""
+def warp_roi(image: np.ndarray, roi: PixelRoi, tensor_width: int, tensor_height: int, border: str,
+             out: np.ndarray | None = None) -> np.ndarray:
+    """Bilinear crop of the rotated ``roi`` into a (tensor_height, tensor_width, 3) uint8 array (``out`` if given:
+    a C-contiguous array of that shape, written in place)."""
     box = ((roi.center_x, roi.center_y), (roi.width, roi.height), np.float32(roi.rotation) * 180.0 / np.pi)
     src = cv2.boxPoints(box).astype(np.float32)
     w, h = float(tensor_width), float(tensor_height)
     dst = np.array([[0.0, h], [0.0, 0.0], [w, 0.0], [w, h]], np.float32)
     matrix = cv2.getPerspectiveTransform(src, dst)
-    return cv2.warpPerspective(np.ascontiguousarray(image), matrix, (tensor_width, tensor_height),
+    return cv2.warpPerspective(np.ascontiguousarray(image), matrix, (tensor_width, tensor_height), dst=out,
                                flags=cv2.INTER_LINEAR, borderMode=BORDER_MODES[border])
+
+
+def crop_roi(
+    image: np.ndarray,
+    rect: NormalizedRect | None,
+    tensor_width: int,
+    tensor_height: int,
+    keep_aspect_ratio: bool = True,
+    border: str = "replicate",
+    out: np.ndarray | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The uint8 pixels of one model input: steps 1-3 without the scaling.
+
+    Returns (crop (tensor_height, tensor_width, 3) uint8, written into ``out`` if given, letterbox padding (4,)
+    float32 as ``image_to_tensor``).
+    """
+    if border not in BORDER_MODES:
+        raise ValueError(f"border must be one of {sorted(BORDER_MODES)}, got {border!r}")
+    roi = roi_in_pixels(rect, image.shape[1], image.shape[0])
+    padding = np.zeros(4, np.float32)
+    if keep_aspect_ratio:
+        roi, padding = pad_roi(roi, tensor_width, tensor_height)
+    return warp_roi(image, roi, tensor_width, tensor_height, border, out), padding
 
 
 def image_to_tensor(
@@ -89,13 +114,7 @@ def image_to_tensor(
     Returns (tensor (3, tensor_height, tensor_width) float32 in ``value_range``, letterbox padding (4,) float32
     (left, top, right, bottom) fractions; zeros without ``keep_aspect_ratio``).
     """
-    if border not in BORDER_MODES:
-        raise ValueError(f"border must be one of {sorted(BORDER_MODES)}, got {border!r}")
-    roi = roi_in_pixels(rect, image.shape[1], image.shape[0])
-    padding = np.zeros(4, np.float32)
-    if keep_aspect_ratio:
-        roi, padding = pad_roi(roi, tensor_width, tensor_height)
-    crop = warp_roi(image, roi, tensor_width, tensor_height, border)
+    crop, padding = crop_roi(image, rect, tensor_width, tensor_height, keep_aspect_ratio, border)
     lo, hi = value_range
     tensor = np.empty((3, tensor_height, tensor_width), np.float32)
     # one pass from the HWC uint8 crop into the CHW float buffer (10x faster than astype + transpose + copy)

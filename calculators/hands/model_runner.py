@@ -18,7 +18,16 @@ import numpy as np
 from calculators.common.torch_threads import release_torch_threads, request_torch_threads
 from graphflow import Calculator, Context
 
-from .backends import DEFAULT_BACKEND, Backend, OnnxRuntimeRunner, OpenVinoRunner, Runner, check_backend
+from .backends import (
+    DEFAULT_BACKEND,
+    Backend,
+    OnnxRuntimeRunner,
+    OpenVinoRunner,
+    Pending,
+    Runner,
+    check_backend,
+    to_network_input,
+)
 
 COMPLEXITY_VARIANTS = {0: "lite", 1: "full"}
 
@@ -33,7 +42,8 @@ def variant_of(model_complexity: int) -> str:
 class ModelRunner:
     """The torch backend: ``runner(batch)`` -> tuple of (N, ...) float32 arrays, one per network output.
 
-    batch: (N, 3, size, size) float32, run in one call under ``torch.inference_mode``. Threads come from the
+    batch: (N, 3, size, size) float32 or (N, size, size, 3) uint8 pixels (scaled to [0, 1] here), run in one call
+    under ``torch.inference_mode``. Threads come from the
     process-wide pool (``calculators.common.torch_threads``).
     """
 
@@ -46,20 +56,24 @@ class ModelRunner:
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
         import torch
 
-        x = torch.from_numpy(np.ascontiguousarray(batch, np.float32))
+        x = torch.from_numpy(to_network_input(batch))
         with torch.inference_mode():
             return tuple(t.numpy() for t in self.net(x))
 
+    def start(self, batch: np.ndarray) -> Pending:
+        return Pending(outputs=self(batch))
 
-def make_runner(name: str, backend: str = DEFAULT_BACKEND, num_threads: int = 1) -> Runner:
-    """The runner of model ``name`` (e.g. "hand_landmark_full") on ``backend``."""
+
+def make_runner(name: str, backend: str = DEFAULT_BACKEND, num_threads: int = 1, pixels: bool = False) -> Runner:
+    """The runner of model ``name`` (e.g. "hand_landmark_full") on ``backend``; ``pixels``: it will mostly get uint8
+    pixel batches (OpenVINO compiles that input at once, the other on first use)."""
     from calculators.model_store import load_model, onnx_path
 
     check_backend(backend)
     if backend == "torch":
         return ModelRunner(lambda: load_model(name), num_threads, name)
     runner_type = OnnxRuntimeRunner if backend == "onnxruntime" else OpenVinoRunner
-    return runner_type(str(onnx_path(name)), num_threads)
+    return runner_type(str(onnx_path(name)), num_threads, pixels)
 
 
 class HandModelCalculator(Calculator):
@@ -68,6 +82,7 @@ class HandModelCalculator(Calculator):
 
     family: ClassVar[str]  # "palm_detection" or "hand_landmark"
     input_size: ClassVar[int]  # square input side in pixels
+    pixel_input: ClassVar[bool]  # the graphs feed it uint8 crops (ImageToTensor output: uint8), not floats
 
     @dataclass
     class Options:
@@ -83,7 +98,7 @@ class HandModelCalculator(Calculator):
 
     def open(self, ctx: Context) -> None:
         name = f"{self.family}_{variant_of(self.options.model_complexity)}"
-        self.model = make_runner(name, self.options.backend, self.options.num_threads)
+        self.model = make_runner(name, self.options.backend, self.options.num_threads, self.pixel_input)
 
     def close(self, ctx: Context) -> None:
         if getattr(self, "model", None) is not None:

@@ -9,6 +9,7 @@ import numpy as np
 from graphflow import Calculator, Context, Input, Output, register_calculator
 
 from .anchors import generate_anchors
+from .backends import Pending
 from .model_runner import HandModelCalculator
 from .nms import weighted_nms
 from .palm_decode import PalmDecodeOptions, decode_palm_tensors, remove_letterbox
@@ -18,9 +19,12 @@ from .palm_decode import PalmDecodeOptions, decode_palm_tensors, remove_letterbo
 class PalmDetectionModelCalculator(HandModelCalculator):
     """Runs the BlazePalm network on a batch of 192x192 inputs.
 
-    Inputs:  TENSOR - np.ndarray (N, 3, 192, 192) float32 RGB in [0, 1]
+    Inputs:  TENSOR - np.ndarray (N, 3, 192, 192) float32 RGB in [0, 1], or (N, 192, 192, 3) uint8 pixels
     Outputs: REGRESSORS - np.ndarray (N, 2016, 18) float32: box (xc, yc, w, h) and 7 keypoints, pixels of 192
              LOGITS - np.ndarray (N, 2016, 1) float32: raw scores (before the sigmoid)
+             PENDING - backends.Pending (optional, instead of the two above): the call started and still running
+                 (OpenVINO: on its own inference thread), so that other nodes of the frame run meanwhile; its
+                 consumer (``TensorsToPalmDetections``) waits for the result
     Options: model_complexity - 0 (palm_detection_lite) or 1 (palm_detection_full);
              backend - torch | onnxruntime | openvino (default; calculators/hands/backends.py);
              num_threads - threads of the network (1, MediaPipe's setup, is fastest on a shared machine)
@@ -34,13 +38,18 @@ class PalmDetectionModelCalculator(HandModelCalculator):
     TENSOR = Input(np.ndarray)
     REGRESSORS = Output(np.ndarray)
     LOGITS = Output(np.ndarray)
+    PENDING = Output(Pending)
 
     family = "palm_detection"
     input_size = 192
+    pixel_input = False  # graphs/palm_detection.yaml: float input (see the note there)
 
     def process(self, ctx: Context) -> None:
         tensor = ctx.get("TENSOR")
         if tensor is None:
+            return
+        if ctx.output_connected("PENDING"):
+            ctx.emit("PENDING", self.model.start(tensor))
             return
         regressors, logits = self.model(tensor)
         ctx.emit("REGRESSORS", regressors)
@@ -54,6 +63,7 @@ class TensorsToPalmDetectionsCalculator(Calculator):
     Only the first image of the batch is decoded (the palm detector runs on one full frame).
     Inputs:  REGRESSORS - np.ndarray (1, 2016, 18) float32
              LOGITS - np.ndarray (1, 2016, 1) float32
+             PENDING - backends.Pending (instead of REGRESSORS and LOGITS): a started call, waited for here
              LETTERBOX_PADDING - np.ndarray (1, 4) float32 (left, top, right, bottom)
     Outputs: DETECTIONS - list[Detection], normalized to the image, best score first, at most
              ``max_num_detections`` (MediaPipe clips to ``max_num_hands`` after NMS)
@@ -67,8 +77,9 @@ class TensorsToPalmDetectionsCalculator(Calculator):
         options: {min_score_thresh: 0.5, max_num_detections: 2}
     """
 
-    REGRESSORS = Input(np.ndarray)
-    LOGITS = Input(np.ndarray)
+    REGRESSORS = Input(np.ndarray, optional=True)
+    LOGITS = Input(np.ndarray, optional=True)
+    PENDING = Input(Pending, optional=True)
     LETTERBOX_PADDING = Input(np.ndarray)
     DETECTIONS = Output(list)
 
@@ -84,6 +95,9 @@ class TensorsToPalmDetectionsCalculator(Calculator):
 
     def process(self, ctx: Context) -> None:
         regressors, logits, padding = ctx.get("REGRESSORS"), ctx.get("LOGITS"), ctx.get("LETTERBOX_PADDING")
+        pending = ctx.get("PENDING")
+        if pending is not None:
+            regressors, logits = pending.result()
         if regressors is None or logits is None or padding is None:
             return
         candidates = decode_palm_tensors(regressors[0], logits[0], self.anchors, self.decode)

@@ -21,6 +21,8 @@ class PalmDetectionGateCalculator(Calculator):
              PREV_ROIS - list[NormalizedRect] (optional): last frame's ROIs from landmarks (empty on frame one)
     Outputs: PALM_IMAGE - np.ndarray: the image, only on frames that need palm detection
              TRACKED_ROIS - list[NormalizedRect]: the ROIs to track from (always; empty in static mode)
+             TRACK_ROIS, TRACK_PALMS - (optional) the same ROIs and a None palm for each, only on frames that have
+                 some: the input of the landmark pass that runs while the palm detector works (hand_tracking.yaml)
     Options: max_num_hands - hands to track; static_image_mode - never track
     Example:
       - calculator: PalmDetectionGate
@@ -33,6 +35,8 @@ class PalmDetectionGateCalculator(Calculator):
     PREV_ROIS = Input(list, optional=True)
     PALM_IMAGE = Output(np.ndarray)
     TRACKED_ROIS = Output(list)
+    TRACK_ROIS = Output(list)
+    TRACK_PALMS = Output(list)
 
     @dataclass
     class Options:
@@ -53,6 +57,9 @@ class PalmDetectionGateCalculator(Calculator):
         else:
             ctx.count("palm_detection_skipped")
         ctx.emit("TRACKED_ROIS", tracked)
+        if tracked:
+            ctx.emit("TRACK_ROIS", tracked)
+            ctx.emit("TRACK_PALMS", [None] * len(tracked))
 
 
 @register_calculator("PalmDetectionsToRois")
@@ -116,6 +123,9 @@ class AssociateHandRoisCalculator(Calculator):
              TRACKED_ROIS - list[NormalizedRect] (optional)
     Outputs: ROIS - list[NormalizedRect]: the hands to run the landmark model on
              ROI_PALMS - list[Detection | None]: for each ROI, its palm detection (None when tracked)
+             NEW_ROIS, NEW_ROI_PALMS - (optional) the kept ROIs that came from palm detections and their palms,
+                 only on frames that have some: what is left for the landmark model when the tracked ROIs
+                 already had their pass (hand_tracking.yaml)
     Options: min_similarity_threshold - IoU above which two ROIs are the same hand (0.5)
     Example:
       - calculator: AssociateHandRois
@@ -128,6 +138,8 @@ class AssociateHandRoisCalculator(Calculator):
     TRACKED_ROIS = Input(list, optional=True)
     ROIS = Output(list)
     ROI_PALMS = Output(list)
+    NEW_ROIS = Output(list)
+    NEW_ROI_PALMS = Output(list)
 
     @dataclass
     class Options:
@@ -145,3 +157,42 @@ class AssociateHandRoisCalculator(Calculator):
         sources = palms + [None] * len(tracked)
         ctx.emit("ROIS", [rects[i] for i in kept])
         ctx.emit("ROI_PALMS", [sources[i] for i in kept])
+        new = [i for i in kept if i < len(palm_rois)]
+        if new:
+            ctx.emit("NEW_ROIS", [rects[i] for i in new])
+            ctx.emit("NEW_ROI_PALMS", [sources[i] for i in new])
+
+
+@register_calculator("MergeHandPasses")
+class MergeHandPassesCalculator(Calculator):
+    """The hands of the two landmark passes (tracked ROIs, new palm ROIs) in the order of the associated ROIs.
+
+    Each hand is matched to its ROI through ``hand.roi``; an ROI whose crop held no hand (presence below the
+    threshold) gives none, and a tracked ROI that association dropped contributes nothing. The result is the list
+    one landmark pass over ``ROIS`` gives.
+    Inputs:  ROIS - list[NormalizedRect]: the associated ROIs (``AssociateHandRois`` ROIS)
+             TRACKED_HANDS - list[HandLandmarks] (optional): the pass over the tracked ROIs
+             NEW_HANDS - list[HandLandmarks] (optional): the pass over the new palm ROIs
+    Outputs: HANDS - list[HandLandmarks]
+    Example:
+      - calculator: MergeHandPasses
+        inputs: {ROIS: hand_rois, TRACKED_HANDS: tracked_pass_hands, NEW_HANDS: new_pass_hands}
+        outputs: {HANDS: tracked_hands}
+    """
+
+    ROIS = Input(list)
+    TRACKED_HANDS = Input(list, optional=True)
+    NEW_HANDS = Input(list, optional=True)
+    HANDS = Output(list)
+
+    def process(self, ctx: Context) -> None:
+        rois = ctx.get("ROIS")
+        if rois is None:
+            return
+        found = list(ctx.get("TRACKED_HANDS") or []) + list(ctx.get("NEW_HANDS") or [])
+        hands = []
+        for roi in rois:
+            hand = next((h for h in found if h.roi is roi), None) or next((h for h in found if h.roi == roi), None)
+            if hand is not None:
+                hands.append(hand)
+        ctx.emit("HANDS", hands)

@@ -68,6 +68,30 @@ def test_exported_backend_matches_torch_and_litert(model_case, backend: str) -> 
     assert worst_difference(name, one, [t[:1] for t in got]) <= TORCH_BOUND
 
 
+@pytest.mark.parametrize("backend", ("torch", *EXPORTED))
+def test_pixel_batches_match_the_float_input_and_start_matches_call(model_case, backend: str) -> None:
+    """uint8 NHWC crops (what the graphs feed: OpenVINO scales them inside the compiled model) give the torch
+    result on the same pixels scaled to [0, 1], and ``start(...).result()`` is the plain call."""
+    name, nchw, _, _ = model_case
+    pixels = np.ascontiguousarray(np.rint(nchw[:-1].transpose(0, 2, 3, 1) * 255.0).astype(np.uint8))  # photos only
+    want = make_runner(name, "torch", num_threads=1)(backends.to_network_input(pixels))
+    runner = make_runner(name, backend, num_threads=1)
+    got = runner(pixels)
+    assert worst_difference(name, got, want) <= TORCH_BOUND
+    started = runner.start(pixels[:1]).result()
+    assert worst_difference(name, started, runner(pixels[:1])) == 0.0
+    assert worst_difference(name, started, [t[:1] for t in got]) <= TORCH_BOUND
+
+
+def test_pixel_input_is_the_float_scaling() -> None:
+    pixels = np.random.default_rng(0).integers(0, 256, (2, 4, 5, 3), dtype=np.uint8)
+    scaled = backends.to_network_input(pixels)
+    assert scaled.shape == (2, 3, 4, 5) and scaled.dtype == np.float32
+    np.testing.assert_array_equal(scaled, pixels.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / 255))
+    floats = np.zeros((1, 3, 4, 4), np.float64)
+    assert backends.to_network_input(floats).dtype == np.float32
+
+
 def test_torch_reference_is_within_litert_bound(model_case) -> None:
     name, _, torch_out, litert_out = model_case
     assert worst_difference(name, torch_out, litert_out) <= LITERT_BOUND

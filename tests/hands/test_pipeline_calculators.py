@@ -43,6 +43,19 @@ def test_image_to_tensor_whole_image_and_rois() -> None:
     assert shapes == [(2, 3, 224, 224), (0, 3, 224, 224)]
 
 
+def test_image_to_tensor_uint8_output_is_the_unscaled_crop_and_wired_rois_without_a_packet_crop_nothing() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (360, 640, 3), dtype=np.uint8)
+    rois = [NormalizedRect(0.5, 0.5, 0.2, 0.3, 0.4), NormalizedRect(0.9, 0.1, 0.3, 0.3, 1.0)]  # one crosses the edge
+    inputs = {"IMAGE": [(0, image), (1, image)], "NORM_RECTS": [(0, rois)]}
+    floats = run_calculator({"calculator": "ImageToTensor"}, inputs)
+    pixels = run_calculator({"calculator": "ImageToTensor", "options": {"output": "uint8"}}, inputs)
+    assert [int(p.timestamp) for p in pixels["TENSOR"]] == [0]  # frame 1 has no ROI packet: no crop at all
+    (crop,), (tensor,) = payloads(pixels["TENSOR"]), payloads(floats["TENSOR"])
+    assert crop.shape == (2, 224, 224, 3) and crop.dtype == np.uint8
+    np.testing.assert_array_equal(crop.transpose(0, 3, 1, 2).astype(np.float32) * np.float32(1 / 255), tensor)
+    np.testing.assert_array_equal(payloads(pixels["LETTERBOX_PADDING"])[0], payloads(floats["LETTERBOX_PADDING"])[0])
+
+
 def test_palm_gate_runs_detection_only_while_hands_are_missing() -> None:
     rect = NormalizedRect(0.5, 0.5, 0.2, 0.2)
     inputs = {"IMAGE": [(0, IMAGE), (1, IMAGE), (2, IMAGE)], "PREV_ROIS": [(1, [rect]), (2, [rect, rect])]}
@@ -62,8 +75,32 @@ def test_association_prefers_tracked_rois_and_keeps_palm_links() -> None:
         "PALM_ROIS": [(0, [palm_a, palm_b])], "PALMS": [(0, [det_a, det_b])], "TRACKED_ROIS": [(0, [tracked])]})
     assert payloads(out["ROIS"]) == [[palm_b, tracked]]
     assert payloads(out["ROI_PALMS"]) == [[det_b, None]]
+    assert payloads(out["NEW_ROIS"]) == [[palm_b]] and payloads(out["NEW_ROI_PALMS"]) == [[det_b]]
     only_tracked = run_calculator({"calculator": "AssociateHandRois"}, {"TRACKED_ROIS": [(0, [tracked])]})
     assert payloads(only_tracked["ROIS"]) == [[tracked]]
+    assert only_tracked["NEW_ROIS"] == []  # nothing new: the second landmark pass does not run
+
+
+def test_palm_gate_sends_tracked_rois_to_their_own_pass_only_when_there_are_some() -> None:
+    rect = NormalizedRect(0.5, 0.5, 0.2, 0.2)
+    inputs = {"IMAGE": [(0, IMAGE), (1, IMAGE)], "PREV_ROIS": [(1, [rect])]}
+    out = run_calculator({"calculator": "PalmDetectionGate", "options": {"max_num_hands": 2}}, inputs)
+    assert [(int(p.timestamp), p.payload) for p in out["TRACK_ROIS"]] == [(1, [rect])]
+    assert payloads(out["TRACK_PALMS"]) == [[None]]
+
+
+def test_merge_hand_passes_follows_the_associated_order_and_drops_rois_without_a_hand() -> None:
+    palm_roi, tracked_a, tracked_b = (NormalizedRect(x, 0.5, 0.2, 0.2) for x in (0.2, 0.5, 0.8))
+
+    def hand(roi: NormalizedRect) -> HandLandmarks:
+        return HandLandmarks(np.zeros((21, 3)), np.zeros((21, 3)), "Left", 0.9, 0.9, roi)
+
+    new, kept_a = hand(palm_roi), hand(tracked_a)
+    out = run_calculator({"calculator": "MergeHandPasses"}, {
+        "ROIS": [(0, [palm_roi, tracked_a, tracked_b]), (1, [tracked_a])],
+        "TRACKED_HANDS": [(0, [kept_a]), (1, [kept_a])],  # tracked_b's crop held no hand
+        "NEW_HANDS": [(0, [new])]})
+    assert payloads(out["HANDS"]) == [[new, kept_a], [kept_a]]
 
 
 def test_tensors_to_palm_detections_decodes_and_clips() -> None:

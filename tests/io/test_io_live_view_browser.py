@@ -135,7 +135,7 @@ def test_live_view_in_headless_chromium(tmp_path):
         saved = _wait(lambda: [p for p in downloads.glob("graphflow-trace-*.json")], 10, "the trace file")
         assert saved[0].name in status
         spans = {e["name"] for e in json.loads(saved[0].read_text())["traceEvents"] if e.get("ph") == "X"}
-        assert {"source", "renderer", "app/hand_landmark/hand_model"} <= spans
+        assert {"source", "renderer", "app/tracked_landmark/hand_model"} <= spans  # the tracked hands pass
 
         # a second viewer that never reads (a paused browser), then the first browser closes mid-stream
         stalled = socket.create_connection(("127.0.0.1", int(url.rsplit(":", 1)[1].strip("/"))))

@@ -155,7 +155,7 @@ def test_topology_groups_nest_like_the_subgraphs():
     app = Graph.from_yaml(Path(__file__).resolve().parents[2] / "graphs" / "hand_tracking.yaml")
     topo = topology(app.validated)
     groups = {g["id"]: g["parent"] for g in topo["groups"]}
-    assert groups == {"palm_detection": None, "hand_landmark": None}
+    assert groups == {"palm_detection": None, "tracked_landmark": None, "hand_landmark": None}
     members = {n["id"] for n in topo["nodes"] if n["group"] == "palm_detection"}
     assert members == {n.name for n in app.validated.nodes if n.name.startswith("palm_detection/")}
 

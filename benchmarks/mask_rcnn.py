@@ -23,7 +23,9 @@ weights are saved to a temporary file and
 this script re-runs itself there (``--torchvision-worker``), loading them into ``torchvision.models.detection.
 maskrcnn_resnet50_fpn`` with the same thresholds, sizes and thread count, on the same image. The ratio is ours /
 torchvision's median end-to-end latency, measured in the same invocation. ``outputs_vs_torchvision`` compares the
-RPN proposals (as sets: near-tied random-init scores may swap neighbours in order) and the detections of both.
+FPN features (max difference relative to torchvision's largest value, per level), the RPN proposals (as sets:
+near-tied random-init scores may swap neighbours in order, or in and out of the top-n cut) and the detections of
+both.
 (The small model has no torchvision counterpart: its backbone is ours.) Prints one JSON document.
 """
 
@@ -78,6 +80,8 @@ def torchvision_worker(args: argparse.Namespace) -> None:
     detections = 0
     outputs: dict = {}
     model.rpn.register_forward_hook(lambda module, inputs, out: outputs.update(proposals=out[0][0]))
+    # references only (no copy inside the timed runs)
+    model.backbone.register_forward_hook(lambda module, inputs, out: outputs.update(features=out))
 
     def run() -> None:
         nonlocal detections
@@ -87,6 +91,7 @@ def torchvision_worker(args: argparse.Namespace) -> None:
         outputs.update({k: result[k] for k in ("boxes", "scores", "labels")})
 
     median, times = _median_time(run, args.runs)
+    outputs["features"] = {k: v.contiguous() for k, v in outputs["features"].items()}
     torch.save(outputs, args.outputs)
     print(json.dumps({"end_to_end_s": median, "runs_s": times, "detections": detections}))
 
@@ -173,6 +178,7 @@ def _stages(model, image, runs: int) -> dict:
         rpn = model.rpn(list(features.values()), tuple(batch.shape[-2:]), sizes, c.rpn_pre_nms_top_n_test,
                         c.rpn_post_nms_top_n_test)
     outputs["proposals"] = rpn.proposals[0]
+    outputs["features"] = {k: v.contiguous() for k, v in features.items()}
     return {
         "end_to_end_s": e2e,
         "end_to_end_runs_s": e2e_runs,
@@ -188,6 +194,12 @@ def _compare(ours: dict, theirs: dict) -> dict:
     import torch
 
     report = {}
+    if "features" in ours and "features" in theirs:
+        # FPN levels from the same weights and input: max |ours - theirs| relative to max |theirs|, per level
+        report["fpn_features_max_rel_diff"] = {
+            k: float((ours["features"][k] - v).abs().max() / v.abs().max().clamp(min=1e-12))
+            for k, v in theirs["features"].items()
+        }
     for key in ("proposals", "boxes", "scores", "labels"):
         a, b = ours[key], theirs[key]
         same_shape = tuple(a.shape) == tuple(b.shape)

@@ -13,7 +13,8 @@ detections is reported per row.
 Input: one S x S synthetic shapes scene (shapes scaled with S); the detector resizes it to min_size = S.
 
 Stages (medians over ``--runs`` after one warm-up): ``preprocess`` (normalise, resize, pad), ``backbone`` (body +
-FPN), ``rpn`` (head, decode, per-level top-n, NMS), ``box_branch`` (RoIAlign 7x7, two-FC head, per-class NMS),
+FPN), ``rpn`` (head, decode, per-level top-n, NMS), ``box_branch`` (RoIAlign 7x7, two-FC head, per-class NMS; the
+small model's box refinement),
 ``mask_branch`` (RoIAlign 14x14, mask head, class selection), ``paste`` (boxes and 28x28 masks back into the image).
 ``end_to_end`` is a separate ``model([image])`` call; ``stage_sum / end_to_end`` near 1 shows the split is faithful.
 
@@ -137,9 +138,13 @@ def _stages(model, image, runs: int) -> dict:
                 _, logits, deltas = heads.box_outputs(features, rpn.proposals, sizes)
                 boxes = heads.box_coder.decode(deltas, torch.cat(rpn.proposals))
                 scores = torch.softmax(logits, dim=-1)
-                return select_detections(
+                det_boxes, det_scores, det_labels = select_detections(
                     boxes, scores, sizes[0], c.box_score_thresh, c.box_nms_thresh, c.box_detections_per_img
                 )
+                detections = [{"boxes": det_boxes, "scores": det_scores, "labels": det_labels}]
+                for _ in range(c.box_refine_steps):  # the small model's iterative box regression (R50: none)
+                    heads.refine_boxes(features, detections, sizes)
+                return detections[0]["boxes"], detections[0]["scores"], detections[0]["labels"]
 
             det_boxes, _, det_labels = timed("box_branch", box_branch)
 

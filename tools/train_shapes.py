@@ -31,6 +31,14 @@ the end):
   steps: +0.018 box AP. Short of the committed 2500-step 128 px checkpoint (0.867 / 0.893), so that checkpoint
   stays; the 2500-step run at 192 px (the default here) could not finish on the shared machine in the session
   that made these changes (3-9 s per step under load). JSON: benchmarks/results/maskrcnn_shapes_train_192px_*.
+- Inference, not training: iterative box regression (``MaskRCNNConfig.box_refine_steps = 1``, the box head applied
+  again to its own detections; ``shapes_config`` and ``load_detector`` default to it). Chosen on the tuning split
+  with the committed checkpoint: box AP 0.865 -> 0.887 (1 step), 0.884 (2 steps). Then on splits no choice looked
+  at: 0.844 -> 0.865 (3000003) and 0.866 -> 0.880 (1000003), mask AP within +-0.004 (200 scenes each,
+  ``tools/eval_shapes.py --seed S --box-refine-steps 0|1``).
+- A 2500-step run at 192 px (``--eval-every 1250``, 2026-12-02) reached box AP 0.804 / mask AP 0.902 on 100 tuning
+  scenes at step 1250 (the 128 px run at the same step: 0.788 / 0.815 on the held-out split), then slowed to
+  5-9 s per step on the shared machine and could not finish in that session: the checkpoint stays.
 """
 
 from __future__ import annotations

@@ -118,7 +118,7 @@ def test_box_refinement_tightens_boxes_and_keeps_scores():
             ious[name] += box_iou(gt, out["boxes"][keep]).max(dim=1).values.tolist() if keep.any() else []
     assert len(ious["single"]) == len(ious["refined"]) > 20
     means = {k: round(float(np.mean(v)), 4) for k, v in ious.items()}
-    assert means["refined"] > means["single"] + 0.002, means  # measured: 0.9348 against 0.9255
+    assert means["refined"] > means["single"] + 0.002, means  # measured: 0.9490 against 0.9428
 
 
 def _train_script():

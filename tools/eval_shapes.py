@@ -37,14 +37,17 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=200)
     parser.add_argument("--seed", type=int, default=EVAL_SEED, help="split to evaluate (default: the held-out one)")
     parser.add_argument("--paste", choices=["subpixel", "torchvision"], default="subpixel")
+    parser.add_argument("--box-refine-steps", type=int, default=None, help="default: the checkpoint's setting")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    model, _ = load_detector(args.checkpoint, mask_paste=args.paste)
+    overrides = {} if args.box_refine_steps is None else {"box_refine_steps": args.box_refine_steps}
+    model, _ = load_detector(args.checkpoint, mask_paste=args.paste, **overrides)
     samples = list(ShapesDataset(args.seed, args.images))
     predictions = predict(model, samples)
     stats = coco_evaluate([(s.masks, s.labels) for s in samples], predictions, CLASS_NAMES)
-    report = {"checkpoint": str(args.checkpoint), "split_seed": args.seed, "images": args.images, "paste": args.paste}
+    report = {"checkpoint": str(args.checkpoint), "split_seed": args.seed, "images": args.images, "paste": args.paste,
+              "box_refine_steps": model.config.box_refine_steps}
     print(json.dumps({**report, **{k: round(v, 4) for k, v in stats.items()}}))
 
 

@@ -13,6 +13,8 @@ from collections import OrderedDict
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from .inference_ops import pointwise_conv
+
 
 class FeaturePyramidNetwork(nn.Module):
     """[C_i] with channels ``in_channels_list`` (fine to coarse) -> OrderedDict {"0".."L-1", "pool"} of P levels."""
@@ -29,12 +31,17 @@ class FeaturePyramidNetwork(nn.Module):
                 nn.init.kaiming_uniform_(module.weight, a=1)
                 nn.init.zeros_(module.bias)
 
+    def _lateral(self, index: int, feature: Tensor) -> Tensor:
+        """The 1x1 lateral conv of level ``index`` (a matrix product on channels-last features, inference_ops)."""
+        conv = self.inner_blocks[index][0]
+        return pointwise_conv(feature, conv.weight, conv.bias)
+
     def forward(self, features: list[Tensor]) -> OrderedDict[str, Tensor]:
         """[(N, C_i, H_i, W_i)] -> {"i": (N, out, H_i, W_i)} plus "pool": (N, out, ceil(H_last/2), ceil(W_last/2))."""
-        top_down = self.inner_blocks[-1](features[-1])
+        top_down = self._lateral(len(features) - 1, features[-1])
         outputs = [self.layer_blocks[-1](top_down)]
         for index in range(len(features) - 2, -1, -1):
-            lateral = self.inner_blocks[index](features[index])
+            lateral = self._lateral(index, features[index])
             top_down = lateral + F.interpolate(top_down, size=lateral.shape[-2:], mode="nearest")
             outputs.insert(0, self.layer_blocks[index](top_down))
         pyramid = OrderedDict((str(i), p) for i, p in enumerate(outputs))

@@ -66,6 +66,9 @@ class MaskRCNNConfig:
     aligned: bool = False  # torchvision's MultiScaleRoIAlign; Detectron2's ROIAlignV2 is True
     mask_paste: Literal["torchvision", "subpixel"] = "torchvision"  # "subpixel": no rounding of boxes to pixels
     gt_mask_resize: MaskResize = "nearest"  # training targets; "nearest-exact" keeps masks on their boxes at 1.5x
+    # inference: re-apply the box head to its own detections this many times (iterative box regression, Gidaris
+    # & Komodakis 2015); 0 = torchvision's single pass
+    box_refine_steps: int = 0
 
     @classmethod
     def from_fields(cls, **values: object) -> MaskRCNNConfig:
@@ -120,7 +123,8 @@ class MaskRCNN(nn.Module):
             list(features.values()), tuple(batch.shape[-2:]), sizes, c.rpn_pre_nms_top_n_test, c.rpn_post_nms_top_n_test
         )
         detections = self.roi_heads.detect(
-            features, rpn.proposals, sizes, c.box_score_thresh, c.box_nms_thresh, c.box_detections_per_img
+            features, rpn.proposals, sizes, c.box_score_thresh, c.box_nms_thresh, c.box_detections_per_img,
+            c.box_refine_steps,
         )
         for det, size, original in zip(detections, sizes, original_sizes, strict=True):
             det["boxes"] = resize_boxes(det["boxes"], size, original)

@@ -72,11 +72,11 @@ def roi_align(
 ) -> Tensor:
     """(N, C, H, W) features, (K, 5) rois [batch_index, x1, y1, x2, y2] in image pixels -> (K, C, ph, pw).
 
-    At inference a fixed ``sampling_ratio`` > 0 (the detector's pooling) runs separably, two small matmuls per
-    RoI on its window (``_roi_align_fixed_grid``). With gradients, or with adaptive sampling (``sampling_ratio``
-    <= 0, e.g. projecting full-resolution masks to 28x28), the sparse matrix of the module docstring is built in
-    chunks of at most ``MAX_TAPS_PER_CHUNK`` taps. ``_roi_align_chunk`` handles both; both read the samples of
-    ``_axis_taps``, and the tests compare the two paths.
+    At inference a fixed ``sampling_ratio`` > 0 (the detector's pooling) runs separably, as batched matmuls
+    over RoIs of similar window size (``_roi_align_fixed_grid``). With gradients, or with adaptive sampling
+    (``sampling_ratio`` <= 0, e.g. projecting full-resolution masks to 28x28), the sparse matrix of the module
+    docstring is built in chunks of at most ``MAX_TAPS_PER_CHUNK`` taps (``_roi_align_chunk``, which handles
+    both cases). Both paths read the samples of ``_axis_taps``, and the tests compare them.
     """
     num_images, channels, height, width = features.shape
     out_h, out_w = output_size
@@ -84,8 +84,8 @@ def roi_align(
         return features.new_zeros((0, channels, out_h, out_w))
     rois = rois.detach().to(features.dtype)
     if sampling_ratio > 0 and not (torch.is_grad_enabled() and features.requires_grad):
-        # inference with one sample grid for every RoI: separable per-RoI matmuls (training keeps the sparse
-        # matrix: its backward is one sparse product, where per-RoI slices would each scatter a full-size gradient)
+        # inference with one sample grid for every RoI: separable batched matmuls (training keeps the sparse
+        # matrix: its backward is one sparse product)
         return _roi_align_fixed_grid(features, rois, output_size, spatial_scale, sampling_ratio, aligned)
     # otherwise one sparse sampling matrix per chunk of RoIs
     if sampling_ratio > 0:
@@ -128,6 +128,10 @@ def _axis_matrix(taps: tuple[Tensor, Tensor], size: int) -> Tensor:
     return dense.scatter_add_(2, index.reshape(num, bins, -1), weight.reshape(num, bins, -1))
 
 
+WINDOW_STEP = 4  # RoI windows are padded to multiples of this many cells, so RoIs of similar size share one batch
+MAX_WINDOW_VALUES = 1 << 22  # bounds the gathered windows (floats) of one batched product
+
+
 def _roi_align_fixed_grid(
     features: Tensor,
     rois: Tensor,
@@ -136,35 +140,61 @@ def _roi_align_fixed_grid(
     sampling_ratio: int,
     aligned: bool,
 ) -> Tensor:
-    """RoIAlign with ``sampling_ratio`` > 0, separably: out[k] = A_y[k] . F . A_x[k]^T on the RoI's window.
+    """RoIAlign with ``sampling_ratio`` > 0, separably and batched over RoIs: out[k] = A_y[k] . F_k . A_x[k]^T.
 
     A sample's weight is (y weight x y-valid) times (x weight x x-valid), so the bin average is a product of a
-    (ph, H) matrix per axis, built from the same ``_axis_taps`` as the sparse path. Each RoI reads only the rows
-    and columns its taps touch (two small matmuls over the channels), which keeps the reads local.
+    (ph, h) matrix per axis, built from the same ``_axis_taps`` as the sparse path, with F_k the (h, w) window of
+    cells that RoI k's taps touch with non-zero weight. RoIs are grouped by window size (rounded up to
+    ``WINDOW_STEP`` cells); per group the windows are gathered at once from channels-last features (rows of C
+    contiguous values) and both products are batched matrix multiplies. Padding cells get zero weight.
     """
     num_images, channels, height, width = features.shape
     out_h, out_w = output_size
     num_rois = rois.shape[0]
     x1, y1, roi_w, roi_h = _roi_geometry(rois, spatial_scale, aligned)
     grid = torch.full((num_rois,), sampling_ratio, dtype=torch.int64)
-    y_taps = _axis_taps(y1, roi_h, grid, out_h, height)  # (K, ph, G, 2)
-    x_taps = _axis_taps(x1, roi_w, grid, out_w, width)
-    rows = _axis_matrix(y_taps, height) / sampling_ratio  # (K, ph, H)
-    cols = _axis_matrix(x_taps, width) / sampling_ratio  # (K, pw, W)
-    y_lo = y_taps[0].reshape(num_rois, -1).amin(1).tolist()
-    y_hi = (y_taps[0].reshape(num_rois, -1).amax(1) + 1).tolist()
-    x_lo = x_taps[0].reshape(num_rois, -1).amin(1).tolist()
-    x_hi = (x_taps[0].reshape(num_rois, -1).amax(1) + 1).tolist()
-    batch = rois[:, 0].to(torch.int64).tolist()
-    out = features.new_empty((num_rois, channels, out_h, out_w))
-    for k in range(num_rois):
-        h, w = y_hi[k] - y_lo[k], x_hi[k] - x_lo[k]
-        window = features[batch[k], :, y_lo[k] : y_hi[k], x_lo[k] : x_hi[k]].reshape(channels * h, w)
-        across = torch.mm(window, cols[k, :, x_lo[k] : x_hi[k]].T)  # (C * h, pw): one GEMM over all channels
-        across = across.reshape(channels, h, out_w).transpose(1, 2).reshape(channels * out_w, h)
-        pooled = torch.mm(across, rows[k, :, y_lo[k] : y_hi[k]].T)  # (C * pw, ph)
-        out[k] = pooled.reshape(channels, out_w, out_h).transpose(1, 2)
-    return out
+    y_index, y_weight = _axis_taps(y1, roi_h, grid, out_h, height)  # (K, ph, G, 2)
+    x_index, x_weight = _axis_taps(x1, roi_w, grid, out_w, width)
+    y_index, y_weight = y_index.reshape(num_rois, out_h, -1), y_weight.reshape(num_rois, out_h, -1) / sampling_ratio
+    x_index, x_weight = x_index.reshape(num_rois, out_w, -1), x_weight.reshape(num_rois, out_w, -1) / sampling_ratio
+    y_lo, y_len = _live_window(y_index, y_weight)
+    x_lo, x_len = _live_window(x_index, x_weight)
+    y_pad = (y_len + WINDOW_STEP - 1) // WINDOW_STEP * WINDOW_STEP
+    x_pad = (x_len + WINDOW_STEP - 1) // WINDOW_STEP * WINDOW_STEP
+    batch = rois[:, 0].to(torch.int64)
+    group_of_roi = (batch * (height + WINDOW_STEP) + y_pad) * (width + WINDOW_STEP) + x_pad
+    # channels-last rows: a view when the features already are (the R50 body's in eval mode), else one copy
+    cells = features.permute(0, 2, 3, 1).reshape(num_images * height * width, channels)
+    out = features.new_empty((num_rois, out_w, out_h, channels))
+    for group in torch.unique(group_of_roi).tolist():
+        members = torch.where(group_of_roi == group)[0]
+        win_h, win_w = int(y_pad[members[0]]), int(x_pad[members[0]])
+        per_batch = max(1, MAX_WINDOW_VALUES // (win_h * win_w * channels))
+        for first in range(0, len(members), per_batch):
+            m = members[first : first + per_batch]
+            ys = (y_lo[m, None] + torch.arange(win_h)).clamp(max=height - 1)  # (k, win_h); padding rows: weight 0
+            xs = (x_lo[m, None] + torch.arange(win_w)).clamp(max=width - 1)
+            flat = batch[m, None, None] * (height * width) + ys[:, None, :] * width + xs[:, :, None]  # (k, w, h)
+            windows = cells.index_select(0, flat.reshape(-1)).reshape(len(m), win_w, win_h * channels)
+            # taps in window coordinates; zero-weight taps (outside the map, unused slots) may fall outside it
+            x_local = (x_index[m] - x_lo[m, None, None]).clamp(0, win_w - 1)
+            y_local = (y_index[m] - y_lo[m, None, None]).clamp(0, win_h - 1)
+            cols = x_weight.new_zeros((len(m), out_w, win_w)).scatter_add_(2, x_local, x_weight[m])
+            rows = y_weight.new_zeros((len(m), out_h, win_h)).scatter_add_(2, y_local, y_weight[m])
+            across = torch.bmm(cols, windows).reshape(len(m) * out_w, win_h, channels)  # x interpolated
+            rows = rows[:, None].expand(len(m), out_w, out_h, win_h).reshape(len(m) * out_w, out_h, win_h)
+            out[m] = torch.bmm(rows, across).reshape(len(m), out_w, out_h, channels)
+    return out.permute(0, 3, 2, 1).contiguous()
+
+
+def _live_window(index: Tensor, weight: Tensor) -> tuple[Tensor, Tensor]:
+    """(K, bins, T) tap indices and weights -> first cell and extent (K,) of the taps with non-zero weight
+    (a RoI with none gets the window [0, 1), all zero weight)."""
+    live = weight != 0
+    lo = torch.where(live, index, torch.iinfo(torch.int64).max).flatten(1).amin(1)
+    hi = torch.where(live, index, -1).flatten(1).amax(1) + 1
+    empty = hi <= 0
+    return torch.where(empty, 0, lo), torch.where(empty, 1, hi - lo)
 
 
 def _roi_align_chunk(

@@ -14,6 +14,7 @@ from torch import Tensor, nn
 
 from .box_coder import BoxCoder
 from .box_head import FastRCNNPredictor, TwoMLPHead
+from .box_ops import clip_boxes_to_image
 from .mask_head import MaskHead, MaskPredictor
 from .multiscale_roi import MultiScaleRoIPooler
 from .postprocess import select_class_masks, select_detections
@@ -61,6 +62,21 @@ class RoIHeads(nn.Module):
         pooled = self.mask_roi_pool(features, boxes, image_sizes)
         return pooled, self.mask_predictor(self.mask_head(pooled))
 
+    def refine_boxes(
+        self, features: dict[str, Tensor], detections: list[dict[str, Tensor]], image_sizes: list[tuple[int, int]]
+    ) -> None:
+        """One step of iterative box regression: pool each detection's box, apply the box head again and replace
+        the box by its regression for the detection's class (clipped to the image). Scores and labels stay."""
+        boxes = [d["boxes"] for d in detections]
+        if sum(len(b) for b in boxes) == 0:
+            return
+        _, _, deltas = self.box_outputs(features, boxes, image_sizes)
+        refined = self.box_coder.decode(deltas, torch.cat(boxes))  # (D, K, 4)
+        labels = torch.cat([d["labels"] for d in detections])
+        refined = refined[torch.arange(len(labels)), labels]
+        for det, new, size in zip(detections, refined.split([len(b) for b in boxes]), image_sizes, strict=True):
+            det["boxes"] = clip_boxes_to_image(new, size)
+
     def detect(
         self,
         features: dict[str, Tensor],
@@ -69,9 +85,10 @@ class RoIHeads(nn.Module):
         score_thresh: float,
         nms_thresh: float,
         detections_per_img: int,
+        refine_steps: int = 0,
     ) -> list[dict[str, Tensor]]:
         """Proposals -> per image {boxes (D, 4), scores (D,), labels (D,), masks (D, 1, 28, 28) probabilities},
-        boxes in the resized image's pixels."""
+        boxes in the resized image's pixels. ``refine_steps`` > 0 re-applies the box head (``refine_boxes``)."""
         _, logits, deltas = self.box_outputs(features, proposals, image_sizes)
         boxes = self.box_coder.decode(deltas, torch.cat(proposals))  # (P, K, 4)
         scores = torch.softmax(logits, dim=-1)  # (P, K)
@@ -86,6 +103,8 @@ class RoIHeads(nn.Module):
                 b, s, size, score_thresh, nms_thresh, detections_per_img
             )
             detections.append({"boxes": det_boxes, "scores": det_scores, "labels": det_labels})
+        for _ in range(refine_steps):
+            self.refine_boxes(features, detections, image_sizes)
         _, mask_logits = self.mask_logits(features, [d["boxes"] for d in detections], image_sizes)
         masks = select_class_masks(mask_logits, torch.cat([d["labels"] for d in detections]))
         for det, m in zip(detections, masks.split([len(d["boxes"]) for d in detections]), strict=True):

@@ -17,6 +17,7 @@ from torch import Tensor, nn
 from .anchors import AnchorGenerator
 from .box_coder import BoxCoder
 from .box_ops import clip_boxes_to_image, remove_small_boxes
+from .inference_ops import pointwise_conv
 from .nms import batched_nms
 
 MIN_PROPOSAL_SIZE = 1e-3
@@ -42,8 +43,9 @@ class RPNHead(nn.Module):
         logits, deltas = [], []
         for feature in features:
             hidden = self.conv(feature)
-            logits.append(self.cls_logits(hidden))
-            deltas.append(self.bbox_pred(hidden))
+            # 1x1 convs; on channels-last features (the R50 body's, in eval mode) one matrix product each
+            logits.append(pointwise_conv(hidden, self.cls_logits.weight, self.cls_logits.bias))
+            deltas.append(pointwise_conv(hidden, self.bbox_pred.weight, self.bbox_pred.bias))
         return logits, deltas
 
 

@@ -54,6 +54,7 @@ def shapes_config(**overrides: Any) -> MaskRCNNConfig:
         box_detections_per_img=20,
         mask_paste="subpixel",  # objects of 12..64 px: rounding boxes to whole pixels costs ~0.09 mask AP
         gt_mask_resize="nearest-exact",  # scenes are upscaled 1.5x for training (tools/train_shapes.py)
+        box_refine_steps=1,  # box head applied again to its detections: +0.02 box AP (tools/train_shapes.py)
     )
     settings.update(overrides)
     return MaskRCNNConfig(**settings)
@@ -94,7 +95,9 @@ def load_detector(spec: str | Path = "shapes", **config_overrides: Any) -> tuple
     if not (isinstance(payload, dict) and payload.get("format") == CHECKPOINT_FORMAT):
         return MaskRCNN.from_torchvision_checkpoint(path, **config_overrides).eval(), ()
     stored = {k: _as_tuples(v) for k, v in payload["config"].items()}
-    config = MaskRCNNConfig.from_fields(**{"mask_paste": "subpixel", **stored, **config_overrides})
+    # settings a checkpoint written before they existed does not store: the shapes model's inference defaults
+    defaults = {"mask_paste": "subpixel", "box_refine_steps": 1}
+    config = MaskRCNNConfig.from_fields(**{**defaults, **stored, **config_overrides})
     model = build_shapes_model(config)
     state = {k: (v.float() if v.is_floating_point() else v) for k, v in payload["state_dict"].items()}
     model.load_state_dict(state, strict=True)

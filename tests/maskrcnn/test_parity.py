@@ -38,6 +38,25 @@ def assert_close(actual: torch.Tensor, expected: torch.Tensor, what: str, rtol: 
     assert err <= rtol * scale, f"{what}: max abs diff {err:.3g} > {rtol} x max |expected| {scale:.3g}"
 
 
+def assert_same_detections(out: dict, fx: dict, what: str) -> None:
+    """The whole chain from the image against the stored end-to-end detections. Float noise accumulated over
+    every stage may swap detections whose scores tie to ~1e-5 (two of the 100 here differ by 6e-6 once the body's
+    batch norms are folded), so each of ours is matched to the reference detection of the same label with the
+    nearest box; the matching must be one-to-one, and the matched boxes, scores (hence the order, up to such ties)
+    and masks agree to the tolerance."""
+    assert out["labels"].shape == fx["full_labels"].shape, what
+    distance = torch.cdist(out["boxes"], fx["full_boxes"], p=float("inf"))
+    distance[out["labels"][:, None] != fx["full_labels"][None, :]] = float("inf")
+    match = distance.argmin(dim=1)
+    assert sorted(match.tolist()) == list(range(len(fx["full_labels"]))), f"{what}: detections do not match 1:1"
+    assert torch.equal(out["labels"], fx["full_labels"][match])
+    assert_close(out["boxes"], fx["full_boxes"][match], f"{what} boxes")
+    assert_close(out["scores"], fx["full_scores"][match], f"{what} scores")
+    stored = torch.where(match < len(fx["full_masks"]))[0]  # the fixture keeps the first 8 masks
+    assert len(stored) >= len(fx["full_masks"]) - 2
+    assert_close(out["masks"][stored], fx["full_masks"][match[stored]], f"{what} masks")
+
+
 @pytest.fixture(scope="module")
 def fx() -> dict:
     torch.set_num_threads(1)
@@ -125,11 +144,7 @@ def test_paste_into_original_image(fx: dict) -> None:
 
 @torch.no_grad()
 def test_end_to_end(model: MaskRCNN, fx: dict) -> None:
-    out = model([fx["image"]])[0]
-    assert torch.equal(out["labels"], fx["full_labels"])
-    assert_close(out["boxes"], fx["full_boxes"], "end-to-end boxes")
-    assert_close(out["scores"], fx["full_scores"], "end-to-end scores")
-    assert_close(out["masks"][:8], fx["full_masks"], "end-to-end masks")
+    assert_same_detections(model([fx["image"]])[0], fx, "end-to-end")
 
 
 def test_training_losses_match_under_the_same_seed(model: MaskRCNN, fx: dict) -> None:
@@ -155,8 +170,7 @@ def test_from_torchvision_checkpoint_loads_strictly(fx: dict, tmp_path: Path) ->
     assert model.config.num_classes == 91 and not model.training
     with torch.no_grad():
         out = model([fx["image"]])[0]
-    assert torch.equal(out["labels"], fx["full_labels"])
-    assert_close(out["boxes"], fx["full_boxes"], "boxes after from_torchvision_checkpoint")
+    assert_same_detections(out, fx, "after from_torchvision_checkpoint")
 
     del state["roi_heads.mask_predictor.conv5_mask.bias"]
     torch.save(state, path)

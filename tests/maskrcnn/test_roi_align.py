@@ -59,7 +59,7 @@ def test_roi_align_gradient_reaches_features() -> None:
 
 
 def test_grid_sample_path_equals_the_sparse_path(ops: dict) -> None:
-    """The fixed-sampling fast path (grid_sample) against the sparse-matrix path on the same samples."""
+    """The fixed-sampling fast path (batched separable products) against the sparse-matrix path, same samples."""
     features, rois = ops["features"], ops["rois"]
     edge = torch.tensor([[0, -30.0, -30.0, 5.0, 5.0], [0, 10.0, 10.0, 400.0, 400.0], [0, 3.0, 4.0, 3.2, 4.1]])
     rois = torch.cat([rois, edge.to(rois)])  # partly outside the map, beyond it, thinner than a cell
@@ -109,3 +109,18 @@ def test_fpn_level_assignment_follows_eq1() -> None:
     sizes = torch.tensor([16.0, 111.9, 112.0, 223.9, 224.0, 448.0, 2000.0])
     boxes = torch.stack([torch.zeros(7), torch.zeros(7), sizes, sizes], dim=1)
     assert assign_fpn_levels(boxes, 2, 5).tolist() == [0, 0, 1, 1, 2, 3, 3]
+
+
+def test_fast_path_on_channels_last_features_and_small_batches(ops: dict, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Channels-last features (the R50 body's in eval mode) and RoIs split over many window groups and batches."""
+    g = torch.Generator().manual_seed(1)
+    features = torch.randn((2, 8, 40, 52), generator=g)
+    xy = torch.rand((300, 2), generator=g) * 180
+    wh = 1 + torch.rand((300, 2), generator=g) ** 2 * 120
+    batch = (torch.arange(300) % 2).to(torch.float32)[:, None]
+    rois = torch.cat([batch, xy - 20, xy + wh], dim=1)  # some start left of / above the map
+    sparse = roi_align_module._roi_align_chunk(features, rois, (7, 7), 0.25, 2, True)
+    channels_last = features.contiguous(memory_format=torch.channels_last)
+    torch.testing.assert_close(roi_align(channels_last, rois, (7, 7), 0.25, 2, True), sparse, rtol=1e-5, atol=1e-5)
+    monkeypatch.setattr(roi_align_module, "MAX_WINDOW_VALUES", 1000)  # a few RoIs per batched product
+    torch.testing.assert_close(roi_align(features, rois, (7, 7), 0.25, 2, True), sparse, rtol=1e-5, atol=1e-5)

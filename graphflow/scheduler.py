@@ -657,8 +657,11 @@ class Scheduler:
             if sync:
                 # the node is done with ts: its outputs will carry nothing below ts + 1 + offset
                 bound = ts + 1 + offset
-                if bound > node.out_bound and (single is None or single.bound < bound):
-                    propagate(node, bound, out)
+                if bound > node.out_bound:
+                    if single is not None and single.bound >= bound:
+                        node.out_bound = bound  # the packet just delivered already moved the one output's bound
+                    else:
+                        propagate(node, bound, out)
             if chained:
                 if link.step(out) is RAN:  # type: ignore[union-attr, misc]
                     link.state = IDLE  # type: ignore[union-attr]

@@ -216,10 +216,7 @@ class NodeContext:
                                      "(no input timestamp in open/close or in a source)")
         else:
             ts_obj = timestamp if isinstance(timestamp, Timestamp) else Timestamp(timestamp)
-        packet = _new_packet(Packet)  # make_packet, inlined: one per emit
-        packet._payload = payload
-        packet._timestamp = ts_obj
-        self.emit_packet(tag, packet, index)
+        self.emit_packet(tag, make_packet(payload, ts_obj), index)
 
     def emit_packet(self, tag: str, packet: Packet, index: int = 0) -> None:
         streams = self._out.get(tag)

@@ -250,6 +250,11 @@ class SingleInputReadiness(DefaultReadiness):
     def has_work(self) -> bool:
         return bool(self.q.packets) or self.q.bound >= DONE_US
 
+    def settled_bound(self) -> int:
+        # Readiness.settled_bound over one queue (never a back edge: those are refused into default-policy nodes)
+        packets = self.q.packets
+        return packets[0]._timestamp._us if packets else self.q.bound
+
 
 class ImmediateReadiness(Readiness):
     """The immediate policy: any queued packet runs the node (with everything queued at the smallest timestamp)."""

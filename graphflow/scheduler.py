@@ -596,15 +596,25 @@ class Scheduler:
         single = node.out_streams[0] if self.specialize and len(node.out_streams) == 1 else None
         link = node.link  # see _link_chains
         schedule = self._schedule
+        hand_over = self._hand_over_rest
 
-        def due_bound() -> int:
-            """A synchronised node with no input set to run: the bound its outputs may move to."""
-            return readiness.settled_bound() + offset  # type: ignore[union-attr]
+        settled = readiness.settled_bound  # type: ignore[union-attr]
+        has_work = readiness.has_work  # type: ignore[union-attr]
+        if offset == 0:
+            due_bound = settled  # "the bound its outputs may move to", with nothing to add
+        else:
+            def due_bound() -> int:
+                """A synchronised node with no input set to run: the bound its outputs may move to."""
+                return settled() + offset
 
-        def has_turn() -> bool:
-            """Whether a step now would do anything: run, close, or (synchronised) move its outputs' bound."""
-            return (node.stop_requested or readiness.has_work()  # type: ignore[union-attr]
-                    or (sync and due_bound() > node.out_bound))
+        if sync:
+            def has_turn() -> bool:
+                """Whether a step now would do anything: run, close, or move its outputs' bound."""
+                return node.stop_requested or has_work() or due_bound() > node.out_bound
+        else:
+            def has_turn() -> bool:
+                """Whether a step now would do anything: run or close."""
+                return node.stop_requested or has_work()
 
         node.has_turn = has_turn
 
@@ -626,6 +636,8 @@ class Scheduler:
                     lock.acquire()
                 return ENDED
             ts = ctx._ts
+            if node.is_heavy:
+                hand_over()
             lock.release()
             start = perf()
             try:
@@ -790,10 +802,21 @@ class Scheduler:
     def _leave(self, light: bool) -> None:
         self.running -= 1
         self.running_light -= light
-        if self.running == 0:
-            self._signal()  # waiters (wait_until_idle, stall checks) re-check
-        if self.idle_workers and len(self.ready) > 1:
+        if self.running == 0 and not self.ready:
+            # waiters (wait_until_idle, stall checks) re-check; with work still ready the graph is not idle (this
+            # thread takes it next), and waking them would only make them contend for the lock and the GIL
+            self._signal()
+        if self.idle_workers and len(self.ready) > 1 and not self.ready[0].is_heavy:
             self.work_cond.notify()  # this thread takes the first ready node: another one takes the next
+        # (a heavy first node is taken by this thread too, and hands the rest over as its call starts: see
+        # _hand_over_rest)
+
+    def _hand_over_rest(self) -> None:
+        """A heavy node's call is about to start in this thread (lock held): wake an idle worker for whatever else
+        is ready. Waking it here rather than when the node was picked means the woken worker does not fight this
+        one for the lock and the GIL on the way into the call; a heavy call mostly runs without the GIL."""
+        if self.idle_workers and self.ready:
+            self.work_cond.notify()
 
     def _worker(self) -> None:
         with self.lock:

@@ -22,7 +22,9 @@ from .preprocess import INPUT_SIZE, preprocess_imagenet
 @dataclass(frozen=True)
 class CamSettings:
     """How an image becomes maps and boxes. The defaults are the ``ClassActivationMap`` node's, chosen on the
-    shared half of COCO128 (``benchmarks/cam_localization.py`` prints the table of variants they were chosen from).
+    shared half of COCO128 (``benchmarks/cam_localization.py`` prints the table of variants they were chosen from;
+    its "map_variants" rows, rules outside these fields such as multi-scale averaging, a class-set map, bicubic
+    upsampling or a threshold per component, did not beat them on both figures and were not adopted).
 
     input_size: side of the square network input. Lite0 has stride 32: 224 -> 7x7 maps, 384 -> 12x12.
     flip: average the maps (and logits) of the image and its mirror image.

@@ -43,8 +43,10 @@ class ClassActivationResult:
 
     classes: [(ImageNet index, name, score)], best first (top-k) or in the requested order.
     logits: (1000,) float32. cams: (K, H, W) float32 in [0, 1] at the image's resolution.
-    boxes: (K, 4) float32 pixels [x1, y1, x2, y2] (20% of each map's max, largest connected component).
-    activation: the graph's full payload (also holds the raw (K, 7, 7) maps, ``cams_raw``).
+    boxes: (K, 4) float32 pixels [x1, y1, x2, y2], one per map (the node's defaults, ``CamSettings``: pixels >= 25% of
+        the raw map's max, the box around every connected component of at least 20% of the largest one's area).
+    activation: the graph's full payload (also holds the raw maps at feature resolution, ``cams_raw``: (K, 12, 12)
+        at the default input size of 384).
     """
 
     classes: list[tuple[int, str, float]]

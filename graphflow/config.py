@@ -47,6 +47,7 @@ MAX_NODES = 10_000
 GRAPH_KEYS = {
     "description": "what the graph does (free text)",
     "input_streams": "streams fed by the application",
+    "optional_input_streams": "inputs a parent graph may leave unconnected (then left out, as on their own)",
     "output_streams": "streams observed by the application",
     "input_side_packets": "values given once at start",
     "options": "the graph's own options with defaults",
@@ -116,6 +117,9 @@ class GraphSpec:
     source: str
     description: str = ""
     input_streams: list[tuple[str, str]] = field(default_factory=list)  # (name, loc)
+    # a subgraph's inputs its parent may leave unconnected: then every node input reading one is left out (so its
+    # port must be optional), as it is when the graph runs on its own (nothing would ever feed it)
+    optional_input_streams: list[tuple[str, str]] = field(default_factory=list)
     output_streams: list[tuple[str, str]] = field(default_factory=list)
     input_side_packets: list[tuple[str, str]] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
@@ -139,13 +143,23 @@ def load_graph(
 ) -> GraphSpec:
     """Read a graph from a path, YAML text, or a dict; expand subgraphs; resolve ``$option`` references."""
     if isinstance(source, dict):
-        return _Reader(allow_imports).graph(source, "<dict>", None, options or {}, "", [])
-    if isinstance(source, Path) or ("\n" not in str(source) and str(source).endswith((".yaml", ".yml"))):
+        spec = _Reader(allow_imports).graph(source, "<dict>", None, options or {}, "", [])
+    elif isinstance(source, Path) or ("\n" not in str(source) and str(source).endswith((".yaml", ".yml"))):
         path = Path(source).resolve()
         data = read_yaml_file(path)
-        return _Reader(allow_imports).graph(data, str(path), path.parent, options or {}, "", [str(path)])
-    data = load_yaml(str(source), "<string>")
-    return _Reader(allow_imports).graph(data, "<string>", Path.cwd(), options or {}, "", [])
+        spec = _Reader(allow_imports).graph(data, str(path), path.parent, options or {}, "", [str(path)])
+    else:
+        data = load_yaml(str(source), "<string>")
+        spec = _Reader(allow_imports).graph(data, "<string>", Path.cwd(), options or {}, "", [])
+    for name, _loc in spec.optional_input_streams:  # a graph run on its own: nothing feeds them
+        _leave_out_stream(spec, name)
+    return spec
+
+
+def _leave_out_stream(spec: GraphSpec, stream: str) -> None:
+    """Remove every node input that reads ``stream`` (an optional input stream nobody connected)."""
+    for node in spec.nodes:
+        node.inputs = [i for i in node.inputs if i.stream != stream]
 
 
 class _Reader:
@@ -201,6 +215,11 @@ class _Reader:
                 raise ConfigError(f"unknown top-level key '{key}'", location=self.loc(src, data, key), hint=hint)
         spec = GraphSpec(source=src, description=str(data.get("description", "") or ""))
         spec.input_streams = self.names(data, "input_streams", src, prefix)
+        spec.optional_input_streams = self.names(data, "optional_input_streams", src, prefix)
+        for name, oloc in spec.optional_input_streams:
+            if any(name == n for n, _ in spec.input_streams):
+                raise ConfigError(f"'{name}' is in both input_streams and optional_input_streams", location=oloc,
+                                  hint="list it in one of them")
         spec.output_streams = self.names(data, "output_streams", src, prefix)
         spec.input_side_packets = self.names(data, "input_side_packets", src, prefix)
         allow = data.get("allow_imports", []) or []
@@ -434,7 +453,8 @@ class _Reader:
             raise
         # map the subgraph's boundary streams to the outer graph's streams
         renames: dict[str, str] = {}
-        for key, declared in (("inputs", sub.input_streams), ("outputs", sub.output_streams),
+        for key, declared in (("inputs", sub.input_streams + sub.optional_input_streams),
+                              ("outputs", sub.output_streams),
                               ("side_inputs", sub.input_side_packets)):
             names = {n for n, _ in declared}
             for tag, _idx, outer, tloc in self.stream_map(raw, key, src, full_name, prefix, None):
@@ -445,8 +465,13 @@ class _Reader:
                                       node=full_name, hint=f"its {kind}: {', '.join(sorted(names)) or '(none)'}")
                 renames[inner_prefix + tag] = outer
             if key == "inputs":
+                optional = {n for n, _ in sub.optional_input_streams}
                 for n, _ in declared:
-                    if inner_prefix + n not in renames:
+                    if inner_prefix + n in renames:
+                        continue
+                    if n in optional:
+                        _leave_out_stream(sub, inner_prefix + n)
+                    else:
                         raise ConfigError(f"subgraph input stream '{n}' is not connected", location=loc,
                                           node=full_name, hint=f"add inputs: {{{n}: some_stream}}")
             if key == "side_inputs":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -65,6 +66,9 @@ class TensorsToPalmDetectionsCalculator(Calculator):
              LOGITS - np.ndarray (1, 2016, 1) float32
              PENDING - backends.Pending (instead of REGRESSORS and LOGITS): a started call, waited for here
              LETTERBOX_PADDING - np.ndarray (1, 4) float32 (left, top, right, bottom)
+             AFTER - Any (optional, payload unused): the node runs for a timestamp only once this input is settled
+                 there, so a started call is waited for after that work. hand_tracking.yaml connects the tracked
+                 hands' landmark pass: the palm call then runs beside that pass instead of being waited for first.
     Outputs: DETECTIONS - list[Detection], normalized to the image, best score first, at most
              ``max_num_detections`` (MediaPipe clips to ``max_num_hands`` after NMS)
     Options: min_score_thresh - MediaPipe's ``min_detection_confidence`` (0.5);
@@ -81,6 +85,7 @@ class TensorsToPalmDetectionsCalculator(Calculator):
     LOGITS = Input(np.ndarray, optional=True)
     PENDING = Input(Pending, optional=True)
     LETTERBOX_PADDING = Input(np.ndarray)
+    AFTER = Input(Any, optional=True)
     DETECTIONS = Output(list)
 
     @dataclass

@@ -23,6 +23,11 @@ class PalmDetectionGateCalculator(Calculator):
              TRACKED_ROIS - list[NormalizedRect]: the ROIs to track from (always; empty in static mode)
              TRACK_ROIS, TRACK_PALMS - (optional) the same ROIs and a None palm for each, only on frames that have
                  some: the input of the landmark pass that runs while the palm detector works (hand_tracking.yaml)
+             TRACK_IMAGE - np.ndarray (optional): the image, on those same frames. Emitted after PALM_IMAGE, so a
+                 landmark pass that reads its image from here becomes ready only after the palm branch does, and
+                 the palm detector's call is started before the landmark crop is made (an executor runs ready nodes
+                 in the order they became ready; reading the graph's input image instead, that pass would be
+                 queued when the frame arrives, ahead of the palm branch, and the two calls would not overlap)
     Options: max_num_hands - hands to track; static_image_mode - never track
     Example:
       - calculator: PalmDetectionGate
@@ -37,6 +42,7 @@ class PalmDetectionGateCalculator(Calculator):
     TRACKED_ROIS = Output(list)
     TRACK_ROIS = Output(list)
     TRACK_PALMS = Output(list)
+    TRACK_IMAGE = Output(np.ndarray)
 
     @dataclass
     class Options:
@@ -60,6 +66,7 @@ class PalmDetectionGateCalculator(Calculator):
         if tracked:
             ctx.emit("TRACK_ROIS", tracked)
             ctx.emit("TRACK_PALMS", [None] * len(tracked))
+            ctx.emit("TRACK_IMAGE", image)
 
 
 @register_calculator("PalmDetectionsToRois")

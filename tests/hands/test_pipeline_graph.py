@@ -80,6 +80,49 @@ def test_tracking_loop_skips_palm_detection_while_the_hand_is_tracked() -> None:
     assert stats["nodes"]["palm_gate"]["counters"]["palm_detection_skipped"] == 5
 
 
+@pytest.mark.parametrize("executor", ["inline", "threads"])
+def test_palm_call_runs_beside_the_tracked_landmarks(monkeypatch: pytest.MonkeyPatch, executor: str) -> None:
+    """Frames that track a hand and detect palms (max_num_hands 2, one hand in the video): the palm detector's call
+    is started before the tracked hand's landmark call and collected only after it, so the two networks can run at
+    once. The order is wired in the graph (palm_gate's TRACK_IMAGE, palm_decode's AFTER), not left to the
+    executor's queue."""
+    from calculators.hands import backends
+
+    events: list[str] = []
+    start, call, result = backends.OpenVinoRunner.start, backends.OpenVinoRunner.__call__, backends.Pending.result
+
+    def logged_start(self, batch):  # type: ignore[no-untyped-def]
+        events.append("palm start")
+        return start(self, batch)
+
+    def logged_call(self, batch):  # type: ignore[no-untyped-def]
+        events.append(f"call {batch.shape[1:3]}")
+        return call(self, batch)
+
+    def logged_result(self):  # type: ignore[no-untyped-def]
+        events.append("palm collect")
+        return result(self)
+
+    monkeypatch.setattr(backends.OpenVinoRunner, "start", logged_start)
+    monkeypatch.setattr(backends.OpenVinoRunner, "__call__", logged_call)
+    monkeypatch.setattr(backends.Pending, "result", logged_result)
+    graph = Graph.from_yaml(ROOT / "graphs" / "hand_tracking.yaml", executor=executor, max_num_hands=2,
+                            model_complexity=0, backend="openvino")
+    hands = graph.poller("hands")
+    with graph:
+        graph.start()
+        for i, frame in enumerate(first_video_frames(4)):
+            events.append("frame")
+            graph.add_packet("image", frame, i * 40_000)
+            assert hands.next(timeout=60) is not None  # one frame at a time: the events below belong to it
+        graph.wait_until_done(timeout=120)
+    frames = " | ".join(events).split("frame | ")[1:]
+    landmark = "call (224, 224)"
+    assert frames[0].split(" | ")[:3] == ["palm start", "palm collect", landmark], frames[0]  # nothing to track yet
+    for later in frames[1:]:  # tracking the first frame's hand, and looking for a second one
+        assert later.split(" | ")[:3] == ["palm start", landmark, "palm collect"], later
+
+
 def test_hands_solution_static_and_tracking() -> None:
     image = read_rgb(DATA / "images" / "mpsamples_hand_landmarker_thumbs-up.png")
     with Hands(static_image_mode=True, max_num_hands=2, model_complexity=0) as hands:

@@ -73,8 +73,34 @@ def warp_roi(image: np.ndarray, roi: PixelRoi, tensor_width: int, tensor_height:
     w, h = float(tensor_width), float(tensor_height)
     dst = np.array([[0.0, h], [0.0, 0.0], [w, 0.0], [w, h]], np.float32)
     matrix = cv2.getPerspectiveTransform(src, dst)
-    return cv2.warpPerspective(np.ascontiguousarray(image), matrix, (tensor_width, tensor_height), dst=out,
+    image, matrix = _source_region(image, src, matrix)
+    return cv2.warpPerspective(image, matrix, (tensor_width, tensor_height), dst=out,
                                flags=cv2.INTER_LINEAR, borderMode=BORDER_MODES[border])
+
+
+REGION_MARGIN_PX = 2  # bilinear taps reach floor(x) + 1; one more pixel for the rounding of mapped coordinates
+REGION_COPY_MAX_FRACTION = 0.5  # copy the ROI's bounding box first only when it is at most this share of the image
+
+
+def _source_region(image: np.ndarray, src: np.ndarray, matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The pixels the warp can read, and the matrix that maps them: a contiguous copy of the ROI's bounding box
+    (clipped to the image, so every border behaves as on the whole image) when that box is a small part of the
+    image, else the image itself.
+
+    A rotated crop reads the source along slanted lines, one cache line per tap; on a frame that is no longer in the
+    cache (a new camera frame) that made a 224x224 crop out of 1280x720 take 0.72 ms, against 0.29 ms for copying
+    the box row by row first and warping from the copy (``/tmp/warp.py``, 100 cold frames). The copy's matrix is
+    the same map shifted by the box's corner, so a tap can land 1/32 px elsewhere in OpenCV's fixed-point grid:
+    values may differ by 1 (seen on 0.25% of them)."""
+    height, width = image.shape[:2]
+    lo = np.floor(src.min(axis=0)).astype(int) - REGION_MARGIN_PX
+    hi = np.ceil(src.max(axis=0)).astype(int) + REGION_MARGIN_PX + 1
+    x0, y0 = max(int(lo[0]), 0), max(int(lo[1]), 0)
+    x1, y1 = min(int(hi[0]), width), min(int(hi[1]), height)
+    if x1 <= x0 or y1 <= y0 or (x1 - x0) * (y1 - y0) > REGION_COPY_MAX_FRACTION * width * height:
+        return np.ascontiguousarray(image), matrix
+    shift = np.array([[1.0, 0.0, x0], [0.0, 1.0, y0], [0.0, 0.0, 1.0]])
+    return np.ascontiguousarray(image[y0:y1, x0:x1]), matrix @ shift
 
 
 def crop_roi(

@@ -120,7 +120,11 @@ def test_palm_call_runs_beside_the_tracked_landmarks(monkeypatch: pytest.MonkeyP
     landmark = "call (224, 224)"
     assert frames[0].split(" | ")[:3] == ["palm start", "palm collect", landmark], frames[0]  # nothing to track yet
     for later in frames[1:]:  # tracking the first frame's hand, and looking for a second one
-        assert later.split(" | ")[:3] == ["palm start", landmark, "palm collect"], later
+        steps = later.split(" | ")[:3]
+        if executor == "inline":  # one thread: the order is the graph's wiring, exactly
+            assert steps == ["palm start", landmark, "palm collect"], later
+        else:  # two workers may enter the two calls in either order; the collect still waits for the landmarks
+            assert sorted(steps[:2]) == sorted(["palm start", landmark]) and steps[2] == "palm collect", later
 
 
 def test_hands_solution_static_and_tracking() -> None:

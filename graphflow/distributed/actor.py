@@ -32,7 +32,7 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from ..errors import GraphError, GraphTimeoutError
 from ..graph import Graph
 from ..timestamp import Timestamp
-from .bridge import DONE_US, PACKET, WAIT_SLICE_S, BridgeAborted, Inbox, Outbox
+from .bridge import DONE_US, LINGER_S, PACKET, WAIT_SLICE_S, BridgeAborted, Inbox, Outbox
 from .partition import DRIVER, Part
 
 JOIN_TIMEOUT_S = 5.0
@@ -72,6 +72,9 @@ class PartRunner:
         self.by_stream: dict[str, list[Outbox]] = {}
         for box in self.outboxes.values():
             self.by_stream.setdefault(box.edge.stream, []).append(box)
+            producer = part.graph.producers[box.edge.stream][0]
+            if producer is not None and not box.edge.dropping:  # a node of this part: its busy streams linger
+                box.more_coming = lambda node=producer: self.graph.runs_again_within(node, LINGER_S / 2)
         for stream, boxes in self.by_stream.items():
             self._observe(stream, boxes)
         self.peers: dict[str, Any] = {}

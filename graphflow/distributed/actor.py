@@ -80,6 +80,7 @@ class PartRunner:
         self.peers: dict[str, Any] = {}
         self.started = threading.Event()
         self.finished = threading.Event()
+        self.changed = threading.Event()  # wakes _finish_loop: inputs closed, a bridge in closed, an abort
         self.aborted = False
         self.inputs_closed = not self.is_driver  # the driver's own inputs close when the application says so
         self.state = "new"
@@ -157,6 +158,7 @@ class PartRunner:
     def close_inputs(self) -> None:
         """(Driver) the application's inputs are closed: the part may finish once its bridges in have."""
         self.inputs_closed = True
+        self.changed.set()
 
     def wait_done(self, timeout: float) -> dict[str, Any]:
         self.finished.wait(timeout)
@@ -168,6 +170,7 @@ class PartRunner:
             self.inputs_closed = True  # (the driver's) so the part may finish once its graph has stopped
             for box in self.inboxes.values():
                 box.close()
+            self.changed.set()
             try:
                 if self.part.graph.nodes:
                     self.graph.stop(timeout)
@@ -181,6 +184,7 @@ class PartRunner:
     def cancel(self, timeout: float = JOIN_TIMEOUT_S) -> list[str]:
         """Abandon the run: transports stop, every opened node gets ``close``; returns threads still alive."""
         self.aborted = True
+        self.changed.set()
         for box in self.outboxes.values():
             box.abort()
         for box in self.inboxes.values():
@@ -218,7 +222,10 @@ class PartRunner:
                 return -1, self.incarnation
         try:
             box = self.inboxes[edge_id]
-            return box.deliver(incarnation, batch, lambda: self.aborted or self.error is not None), self.incarnation
+            accepted = box.deliver(incarnation, batch, lambda: self.aborted or self.error is not None)
+            if box.closed:
+                self.changed.set()
+            return accepted, self.incarnation
         except GraphError as exc:
             if exc.phase == "bridge":
                 self._fail(exc)  # an ordering violation fails the part (the graph's own errors it reports itself)
@@ -252,6 +259,8 @@ class PartRunner:
                 continue
             try:
                 ack = box.deliver(incarnation, batch, lambda: self.aborted)
+                if box.closed:
+                    self.changed.set()
             except GraphError as exc:
                 if exc.phase == "bridge":
                     self._fail(exc)
@@ -265,14 +274,17 @@ class PartRunner:
                 pass
 
     def _finish_loop(self) -> None:
-        """Wait for the bridges in (and, in the driver, the application's inputs) to close, drain, close out."""
+        """Wait for the bridges in (and, in the driver, the application's inputs) to close, drain, close out.
+        Woken by ``changed``, else every ``WAIT_SLICE_S`` (to notice a failed graph): a thread that woke every few
+        ms would take the GIL from the group's nodes that often."""
         graph = self.graph
         while not self.aborted and not graph.failed:
+            self.changed.clear()
             if self.inputs_closed and all(box.closed for box in self.inboxes.values()):
                 break
             if not self.bounds:
                 self._close_finished_streams()
-            time.sleep(0.01)
+            self.changed.wait(WAIT_SLICE_S if self.bounds else 0.01)
         while not self.aborted:
             try:
                 if not self.part.graph.nodes:  # nothing to drain (observers run synchronously); the engine's
@@ -324,6 +336,7 @@ class PartRunner:
         for box in self.inboxes.values():
             box.close()
         self.finished.set()
+        self.changed.set()
 
 
 class Pusher:

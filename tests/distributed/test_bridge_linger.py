@@ -157,3 +157,22 @@ def test_the_engine_says_when_a_node_runs_again_soon():
         Gate.release.set()
         graph.wait_until_done(timeout=10)
     assert out == [0, 1, 2]
+
+
+def test_a_part_finishes_when_woken_by_its_inputs_closing():
+    spec = load_graph({"input_streams": ["x"], "output_streams": ["y"],
+                       "nodes": [{"name": "n", "calculator": "PassThrough", "inputs": {"IN": "x"},
+                                  "outputs": {"OUT": "y"}}]})
+    runner = PartRunner(partition(validate(spec))[DRIVER])
+    out: list[int] = []
+    runner.graph.observe("y", lambda p: out.append(p.payload))
+    runner.start({}, peers={})
+    try:
+        runner.graph.add_packet("x", 5, 0)
+        runner.graph.close_input("x")
+        assert not runner.finished.is_set()  # the application has not said its inputs are closed
+        runner.close_inputs()  # sets `changed`: the finish loop goes on without waiting out its slice
+        assert runner.wait_done(10.0) == {"state": "done", "error": None}
+    finally:
+        runner.cancel()
+    assert out == [5]

@@ -103,10 +103,10 @@ class Graph:
         """Every stream of the graph (graph inputs, node outputs), for ``observe`` and ``poller``."""
         return sorted(self._sched.streams)
 
-    def backlog_within(self, node: str, seconds: float) -> int:
-        """Input sets that surely wait for ``node`` now, if its calls take less than ``seconds`` on average (else 0):
-        how many more outputs are due soon (a hint, read without locking; see ``Scheduler.backlog_within``)."""
-        return self._sched.backlog_within(node, seconds)
+    def runs_again_within(self, node: str, seconds: float) -> bool:
+        """Whether ``node`` has input waiting and its calls take less than ``seconds`` on average: its next output
+        is due soon (a hint, read without locking; see ``Scheduler.runs_again_within``)."""
+        return self._sched.runs_again_within(node, seconds)
 
     def observe(self, stream: str, callback: Callable[[Packet], None], *,
                 on_bound: Callable[[Timestamp], None] | None = None) -> None:

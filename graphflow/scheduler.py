@@ -336,17 +336,14 @@ class Scheduler:
         return (not self.ready and self.running == 0
                 and not any(n.is_source and not n.closed and not n.throttled() for n in self.nodes))
 
-    def backlog_within(self, name: str, seconds: float) -> int:
-        """Input sets that surely wait for node ``name`` (the fewest packets queued on any of its inputs), if its
-        calls take less than ``seconds`` on average and nothing holds it back; else 0 (a source, a closed node, no
-        call yet, a full queue downstream). A hint read without the lock (deque lengths, counters), for a caller
-        deciding whether more output will follow soon."""
+    def runs_again_within(self, name: str, seconds: float) -> bool:
+        """Whether node ``name`` will surely finish another call soon: each of its inputs has a packet queued, its
+        calls take less than ``seconds`` on average, and nothing holds it back (closed, a full queue downstream).
+        A hint read without the lock (deque lengths, counters), for a caller deciding whether to wait for more."""
         node = self.by_name[name]
         if not node.inputs or node.closed or not node.calls or node.busy_ns > seconds * 1e9 * node.calls:
-            return 0
-        if node.throttled():
-            return 0
-        return min(len(q.packets) for q in node.inputs)
+            return False
+        return all(q.packets for q in node.inputs) and not node.throttled()
 
     def busy(self) -> dict[str, str]:
         """Nodes now in a call, with the timestamp of that call."""

@@ -74,7 +74,7 @@ class PartRunner:
             self.by_stream.setdefault(box.edge.stream, []).append(box)
             producer = part.graph.producers[box.edge.stream][0]
             if producer is not None and not box.edge.dropping:  # a node of this part: its busy streams linger
-                box.backlog = lambda node=producer: self.graph.backlog_within(node, LINGER_S / 2)
+                box.more_coming = lambda node=producer: self.graph.runs_again_within(node, LINGER_S / 2)
         for stream, boxes in self.by_stream.items():
             self._observe(stream, boxes)
         self.peers: dict[str, Any] = {}

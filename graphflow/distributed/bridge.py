@@ -13,15 +13,12 @@ Queue rules (``Edge.policy``), enforced before anything is serialised:
 - ``drop_oldest`` / ``latest_only``: ``put_packet`` never waits; the outbox keeps the newest ``capacity`` packets
   and drops (and counts) the oldest; bounds are never dropped.
 
-Linger (``block`` edges whose producer is a node of the sending part, ``Outbox.backlog``): a transfer costs both
-processes far more than a packet of a busy stream (about 0.6 ms of CPU on each side per Ray call on a small machine,
-taken from the GIL-bound nodes of the same processes), so while the producer surely has more outputs due (input
-queued, calls shorter than ``LINGER_S / 2``) the items wait to go together. They go once the producer has no more
-input queued than items wait here (so the last batches of a run halve instead of waiting out the linger), the
-oldest waited the linger, ``MAX_BATCH`` wait, or one more would use the edge's last credit. The linger grows with
-the busy spell (half of how long the producer has had a backlog, at most ``LINGER_S``), so the first item of a
-spell goes at once and a pipeline's next stage starts without waiting. An idle edge, a producer that keeps up with
-its input (lock-step traffic, a live stream) and a graph input never wait.
+Linger (``block`` edges whose producer is a node of the sending part, ``Outbox.more_coming``): a transfer costs
+both processes far more than a packet of a busy stream (about 0.6 ms of CPU on each side per Ray call on a small
+machine, taken from the GIL-bound nodes of the same processes), so while the producer surely has its next output
+due within ``LINGER_S / 2`` (input queued, short calls) the items wait to go together: the transport takes them
+once the producer has no more input, the oldest waited ``LINGER_S``, ``MAX_BATCH`` are waiting, or one more would
+use the edge's last credit. An idle edge (lock-step traffic, a graph input) never waits.
 
 No Ray here either: the transports (``actor.py``) move lists of items between an outbox and an inbox.
 """
@@ -85,8 +82,7 @@ class Outbox:
         self.packets = self.bytes = self.drops = self.bounds = self.batches = self.lost = 0
         self.last_bound = -(2**63)
         self.on_ready: Callable[[], None] | None = None  # the transport: items were queued (called unlocked)
-        self.backlog: Callable[[], int] | None = None  # linger hint: how many more outputs the producer has due
-        self.busy_since: int | None = None  # (ns) since when the producer has had a backlog (the linger grows)
+        self.more_coming: Callable[[], bool] | None = None  # linger hint: the producer's next output is due soon
         self.held = 0  # times the items queued were kept back for the next one (linger)
 
     # ---- producer side (engine worker threads) ------------------------------------------------------------
@@ -159,22 +155,15 @@ class Outbox:
             self.cond.notify_all()
 
     def _hold_locked(self) -> bool:
-        """Whether the queued items should wait for the producer's next outputs (linger; lock held)."""
-        if self.backlog is None or self.done or not self.items:
+        """Whether the queued items should wait for the producer's next output (linger; lock held)."""
+        if self.more_coming is None or self.done or not self.items:
             return False
         n = len(self.items)
         if n >= MAX_BATCH or n + self.unacked >= self.edge.capacity:
             return False
-        ahead = self.backlog()
-        if not ahead:
-            self.busy_since = None
+        if time.time_ns() - self.items[0][3] >= LINGER_S * 1e9:
             return False
-        now = time.time_ns()
-        if self.busy_since is None:
-            self.busy_since = now
-        if n >= ahead:
-            return False
-        return now - self.items[0][3] < min(LINGER_S * 1e9, (now - self.busy_since) / 2)
+        return self.more_coming()
 
     # ---- transport side -------------------------------------------------------------------------------------
     def take(self, timeout: float) -> list[tuple]:

@@ -21,84 +21,69 @@ def block_edge(capacity: int = 100) -> Edge:
     return Edge("s", "a", "b", "block", capacity)
 
 
-def busy_box(ahead: list[int], capacity: int = 100, busy_for_s: float = 1.0) -> Outbox:
-    """An outbox whose producer has ``ahead[0]`` outputs due, busy for ``busy_for_s`` already (full linger)."""
-    box = Outbox(block_edge(capacity))
-    box.backlog = lambda: ahead[0]
-    box.busy_since = time.time_ns() - int(busy_for_s * 1e9)
-    return box
-
-
 def test_an_edge_without_a_busy_producer_never_lingers():
     box = Outbox(block_edge())
     box.put_packet(0, 1)
     assert [item[1:3] for item in box.take(0.0)] == [(0, PACKET)]
-    box.backlog = lambda: 0
+    box.more_coming = lambda: False
     box.put_packet(1, 2)
     assert len(box.take(0.0)) == 1 and box.held == 0
 
 
-def test_a_busy_producers_items_wait_until_no_more_are_due_than_wait():
-    ahead = [100]
-    box = busy_box(ahead)
+def test_a_busy_producers_items_wait_until_it_has_no_more_input():
+    busy = [True]
+    box = Outbox(block_edge())
+    box.more_coming = lambda: busy[0]
     for ts in range(3):
         box.put_packet(ts, ts)
-        assert box.take(0.0) == []  # more outputs are due: wait for them
-    ahead[0] = 3  # three more inputs queued, three items waiting: go, in order, one transfer
-    box.put_packet(3, 3)
+        assert box.take(0.0) == []  # the producer's next output is due: wait for it
+    busy[0] = False
+    box.put_packet(3, 3)  # its last input: everything goes, in order, one transfer
     assert [(seq, ts) for seq, ts, *_ in box.take(0.0)] == [(1, 0), (2, 1), (3, 2), (4, 3)]
     assert box.held == 3 and box.batches == 1
-    ahead[0] = 0  # no more input: the busy spell ends, the next item goes alone
-    box.put_packet(4, 4)
-    assert len(box.take(0.0)) == 1 and box.busy_since is None
-
-
-def test_the_first_item_of_a_busy_spell_goes_at_once_and_the_linger_grows():
-    box = Outbox(block_edge())
-    box.backlog = lambda: 100
-    box.put_packet(0, 0)
-    assert len(box.take(0.0)) == 1  # the spell starts: nothing to wait for yet
-    box.busy_since = time.time_ns() - int(4 * LINGER_S * 1e9)  # a long spell: the full linger
-    box.put_packet(1, 1)
-    assert box.take(0.0) == []
 
 
 def test_a_linger_ends_at_the_age_limit_the_batch_limit_the_last_credit_and_done():
-    box = busy_box([100])
+    box = Outbox(block_edge())
+    box.more_coming = lambda: True
     box.put_packet(0, 0)
     assert box.take(0.0) == []
     time.sleep(LINGER_S * 1.5)
     assert len(box.take(0.0)) == 1  # the oldest waited long enough
 
-    box = busy_box([10 * MAX_BATCH], capacity=10 * MAX_BATCH)
+    box = Outbox(block_edge(capacity=10 * MAX_BATCH))
+    box.more_coming = lambda: True
     for ts in range(MAX_BATCH - 1):
         box.put_packet(ts, ts)
     assert box.take(0.0) == []
     box.put_packet(MAX_BATCH, 0)
     assert len(box.take(0.0)) == MAX_BATCH
 
-    box = busy_box([100], capacity=3)  # holding must never use up the credit the producer needs
+    box = Outbox(block_edge(capacity=3))  # holding must never use up the credit the producer needs
+    box.more_coming = lambda: True
     box.put_packet(0, 0)
     box.put_packet(1, 1)
     assert box.take(0.0) == []
     box.put_packet(2, 2)
     assert len(box.take(0.0)) == 3
 
-    box = busy_box([100])
+    box = Outbox(block_edge())
+    box.more_coming = lambda: True
     box.put_packet(0, 0)
     box.put_bound(DONE_US)
     assert [item[2] for item in box.take(0.0)] == [PACKET, BOUND]
 
 
 def test_a_long_poll_returns_when_the_linger_ends():
-    ahead = [100]
-    box = busy_box(ahead)
+    busy = [True]
+    box = Outbox(block_edge())
+    box.more_coming = lambda: busy[0]
     got: list[list[tuple]] = []
     puller = threading.Thread(target=lambda: got.append(box.take(5.0)))
     puller.start()
     box.put_packet(0, 0)
     box.put_packet(1, 1)
-    ahead[0] = 0
+    busy[0] = False
     box.put_packet(2, 2)
     puller.join(5.0)
     assert [len(batch) for batch in got] == [3]
@@ -120,9 +105,9 @@ def test_only_block_edges_fed_by_a_node_of_the_part_linger():
     driver = PartRunner(partition(validate(spec))[DRIVER])  # (a group's runner would set this process's switch
     try:  # interval)
         boxes = driver.outboxes
-        assert boxes["m->a"].backlog is not None  # block, fed by n1 of the driver's part
-        assert boxes["k->a"].edge.dropping and boxes["k->a"].backlog is None
-        assert boxes["x->a"].backlog is None  # a graph input: the application's add_packet feeds it
+        assert boxes["m->a"].more_coming is not None  # block, fed by n1 of the driver's part
+        assert boxes["k->a"].edge.dropping and boxes["k->a"].more_coming is None
+        assert boxes["x->a"].more_coming is None  # a graph input: the application's add_packet feeds it
     finally:
         driver.graph.cancel()
 
@@ -148,7 +133,7 @@ class Gate(Calculator):
         ctx.emit("OUT", ctx.get("IN"))
 
 
-def test_the_engine_says_how_many_outputs_of_a_node_are_due_soon():
+def test_the_engine_says_when_a_node_runs_again_soon():
     graph = Graph.from_yaml({"input_streams": ["x"], "output_streams": ["y"],
                              "nodes": [{"name": "g", "calculator": "LingerGate", "inputs": {"IN": "x"},
                                         "outputs": {"OUT": "y"}}]})
@@ -156,23 +141,22 @@ def test_the_engine_says_how_many_outputs_of_a_node_are_due_soon():
     graph.observe("y", lambda p: out.append(p.payload))
     graph.start()
     try:
-        assert graph.backlog_within("g", 1.0) == 0  # no call yet: nothing known about its calls
+        assert not graph.runs_again_within("g", 1.0)  # no call yet: nothing known about its calls
         graph.add_packet("x", 0, 0)
         graph.wait_until_idle()
-        assert graph.backlog_within("g", 1.0) == 0  # nothing queued
+        assert not graph.runs_again_within("g", 1.0)  # nothing queued
         graph.add_packet("x", 1, 1)
         assert Gate.entered.wait(10.0)
         graph.add_packet("x", 2, 2)  # queued behind the call in progress
-        graph.add_packet("x", 3, 3)
-        assert graph.backlog_within("g", 1.0) == 2
-        assert graph.backlog_within("g", 1e-9) == 0  # its calls take longer than that
+        assert graph.runs_again_within("g", 1.0)
+        assert not graph.runs_again_within("g", 1e-9)  # its calls take longer than that
         Gate.release.set()
         graph.wait_until_idle()
-        assert graph.backlog_within("g", 1.0) == 0
+        assert not graph.runs_again_within("g", 1.0)
     finally:
         Gate.release.set()
         graph.wait_until_done(timeout=10)
-    assert out == [0, 1, 2, 3]
+    assert out == [0, 1, 2]
 
 
 def test_a_part_finishes_when_woken_by_its_inputs_closing():

@@ -103,6 +103,11 @@ class Graph:
         """Every stream of the graph (graph inputs, node outputs), for ``observe`` and ``poller``."""
         return sorted(self._sched.streams)
 
+    def runs_again_within(self, node: str, seconds: float) -> bool:
+        """Whether ``node`` has input waiting and its calls take less than ``seconds`` on average: its next output
+        is due soon (a hint, read without locking; see ``Scheduler.runs_again_within``)."""
+        return self._sched.runs_again_within(node, seconds)
+
     def observe(self, stream: str, callback: Callable[[Packet], None], *,
                 on_bound: Callable[[Timestamp], None] | None = None) -> None:
         """Call ``callback(packet)`` for every packet on ``stream`` (any stream of the graph), from a worker thread;

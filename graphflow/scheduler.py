@@ -336,6 +336,15 @@ class Scheduler:
         return (not self.ready and self.running == 0
                 and not any(n.is_source and not n.closed and not n.throttled() for n in self.nodes))
 
+    def runs_again_within(self, name: str, seconds: float) -> bool:
+        """Whether node ``name`` will surely finish another call soon: each of its inputs has a packet queued, its
+        calls take less than ``seconds`` on average, and nothing holds it back (closed, a full queue downstream).
+        A hint read without the lock (deque lengths, counters), for a caller deciding whether to wait for more."""
+        node = self.by_name[name]
+        if not node.inputs or node.closed or not node.calls or node.busy_ns > seconds * 1e9 * node.calls:
+            return False
+        return all(q.packets for q in node.inputs) and not node.throttled()
+
     def busy(self) -> dict[str, str]:
         """Nodes now in a call, with the timestamp of that call."""
         with self.lock:

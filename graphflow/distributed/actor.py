@@ -32,7 +32,7 @@ from ray.exceptions import GetTimeoutError, RayActorError
 from ..errors import GraphError, GraphTimeoutError
 from ..graph import Graph
 from ..timestamp import Timestamp
-from .bridge import DONE_US, PACKET, WAIT_SLICE_S, BridgeAborted, Inbox, Outbox
+from .bridge import DONE_US, LINGER_S, PACKET, WAIT_SLICE_S, BridgeAborted, Inbox, Outbox
 from .partition import DRIVER, Part
 
 JOIN_TIMEOUT_S = 5.0
@@ -72,11 +72,15 @@ class PartRunner:
         self.by_stream: dict[str, list[Outbox]] = {}
         for box in self.outboxes.values():
             self.by_stream.setdefault(box.edge.stream, []).append(box)
+            producer = part.graph.producers[box.edge.stream][0]
+            if producer is not None and not box.edge.dropping:  # a node of this part: its busy streams linger
+                box.more_coming = lambda node=producer: self.graph.runs_again_within(node, LINGER_S / 2)
         for stream, boxes in self.by_stream.items():
             self._observe(stream, boxes)
         self.peers: dict[str, Any] = {}
         self.started = threading.Event()
         self.finished = threading.Event()
+        self.changed = threading.Event()  # wakes _finish_loop: inputs closed, a bridge in closed, an abort
         self.aborted = False
         self.inputs_closed = not self.is_driver  # the driver's own inputs close when the application says so
         self.state = "new"
@@ -154,6 +158,7 @@ class PartRunner:
     def close_inputs(self) -> None:
         """(Driver) the application's inputs are closed: the part may finish once its bridges in have."""
         self.inputs_closed = True
+        self.changed.set()
 
     def wait_done(self, timeout: float) -> dict[str, Any]:
         self.finished.wait(timeout)
@@ -165,6 +170,7 @@ class PartRunner:
             self.inputs_closed = True  # (the driver's) so the part may finish once its graph has stopped
             for box in self.inboxes.values():
                 box.close()
+            self.changed.set()
             try:
                 if self.part.graph.nodes:
                     self.graph.stop(timeout)
@@ -178,6 +184,7 @@ class PartRunner:
     def cancel(self, timeout: float = JOIN_TIMEOUT_S) -> list[str]:
         """Abandon the run: transports stop, every opened node gets ``close``; returns threads still alive."""
         self.aborted = True
+        self.changed.set()
         for box in self.outboxes.values():
             box.abort()
         for box in self.inboxes.values():
@@ -215,7 +222,10 @@ class PartRunner:
                 return -1, self.incarnation
         try:
             box = self.inboxes[edge_id]
-            return box.deliver(incarnation, batch, lambda: self.aborted or self.error is not None), self.incarnation
+            accepted = box.deliver(incarnation, batch, lambda: self.aborted or self.error is not None)
+            if box.closed:
+                self.changed.set()
+            return accepted, self.incarnation
         except GraphError as exc:
             if exc.phase == "bridge":
                 self._fail(exc)  # an ordering violation fails the part (the graph's own errors it reports itself)
@@ -249,6 +259,8 @@ class PartRunner:
                 continue
             try:
                 ack = box.deliver(incarnation, batch, lambda: self.aborted)
+                if box.closed:
+                    self.changed.set()
             except GraphError as exc:
                 if exc.phase == "bridge":
                     self._fail(exc)
@@ -262,14 +274,17 @@ class PartRunner:
                 pass
 
     def _finish_loop(self) -> None:
-        """Wait for the bridges in (and, in the driver, the application's inputs) to close, drain, close out."""
+        """Wait for the bridges in (and, in the driver, the application's inputs) to close, drain, close out.
+        Woken by ``changed``, else every ``WAIT_SLICE_S`` (to notice a failed graph): a thread that woke every few
+        ms would take the GIL from the group's nodes that often."""
         graph = self.graph
         while not self.aborted and not graph.failed:
+            self.changed.clear()
             if self.inputs_closed and all(box.closed for box in self.inboxes.values()):
                 break
             if not self.bounds:
                 self._close_finished_streams()
-            time.sleep(0.01)
+            self.changed.wait(WAIT_SLICE_S if self.bounds else 0.01)
         while not self.aborted:
             try:
                 if not self.part.graph.nodes:  # nothing to drain (observers run synchronously); the engine's
@@ -321,6 +336,7 @@ class PartRunner:
         for box in self.inboxes.values():
             box.close()
         self.finished.set()
+        self.changed.set()
 
 
 class Pusher:

@@ -105,7 +105,7 @@ class Graph:
 
     def runs_again_within(self, node: str, seconds: float) -> bool:
         """Whether ``node`` has input waiting and its calls take less than ``seconds`` on average: its next output
-        is due soon (a hint, read without locking; see ``Scheduler.runs_again_within``)."""
+        is due soon (a hint; see ``Scheduler.runs_again_within``)."""
         return self._sched.runs_again_within(node, seconds)
 
     def observe(self, stream: str, callback: Callable[[Packet], None], *,

@@ -337,13 +337,14 @@ class Scheduler:
                 and not any(n.is_source and not n.closed and not n.throttled() for n in self.nodes))
 
     def runs_again_within(self, name: str, seconds: float) -> bool:
-        """Whether node ``name`` will surely finish another call soon: each of its inputs has a packet queued, its
-        calls take less than ``seconds`` on average, and nothing holds it back (closed, a full queue downstream).
-        A hint read without the lock (deque lengths, counters), for a caller deciding whether to wait for more."""
+        """Whether node ``name`` will surely finish another call soon: its readiness rule would give it an input set
+        now (``_runnable``), its calls take less than ``seconds`` on average, and no full queue downstream holds it
+        back. A hint for a caller deciding whether to wait for more output (the bridges' linger)."""
         node = self.by_name[name]
-        if not node.inputs or node.closed or not node.calls or node.busy_ns > seconds * 1e9 * node.calls:
+        if not node.inputs or not node.calls or node.busy_ns > seconds * 1e9 * node.calls:
             return False
-        return all(q.packets for q in node.inputs) and not node.throttled()
+        with self.lock:
+            return self._runnable(node) and not node.throttled()
 
     def busy(self) -> dict[str, str]:
         """Nodes now in a call, with the timestamp of that call."""

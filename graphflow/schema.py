@@ -66,6 +66,7 @@ def graph_schema() -> dict[str, Any]:
         "properties": {
             "description": {"type": "string"},
             "input_streams": names,
+            "optional_input_streams": names,
             "output_streams": names,
             "input_side_packets": names,
             "options": {"type": "object"},

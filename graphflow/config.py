@@ -151,15 +151,22 @@ def load_graph(
     else:
         data = load_yaml(str(source), "<string>")
         spec = _Reader(allow_imports).graph(data, "<string>", Path.cwd(), options or {}, "", [])
-    for name, _loc in spec.optional_input_streams:  # a graph run on its own: nothing feeds them
-        _leave_out_stream(spec, name)
+    for name, loc in spec.optional_input_streams:  # a graph run on its own: nothing feeds them
+        _leave_out_stream(spec, name, name, loc)
     return spec
 
 
-def _leave_out_stream(spec: GraphSpec, stream: str) -> None:
-    """Remove every node input that reads ``stream`` (an optional input stream nobody connected)."""
+def _leave_out_stream(spec: GraphSpec, stream: str, declared: str, where: str) -> None:
+    """Remove every node input that reads ``stream`` (optional input stream ``declared``, which nobody connected;
+    ``where``: the line that left it out). A node left with no input at all is refused: it would run as a source."""
     for node in spec.nodes:
-        node.inputs = [i for i in node.inputs if i.stream != stream]
+        kept = [i for i in node.inputs if i.stream != stream]
+        if node.inputs and not kept:
+            raise ConfigError(f"it reads only the optional input stream '{declared}', which is not "
+                              f"connected ({where}): left out, the node would have no input and run as a source",
+                              location=node.loc, node=node.name,
+                              hint=f"connect '{declared}', or give the node an input that is always fed")
+        node.inputs = kept
 
 
 class _Reader:
@@ -253,6 +260,12 @@ class _Reader:
             if self.node_count > MAX_NODES:
                 raise ConfigError(f"more than {MAX_NODES} nodes", location=loc)
             self.node(raw, i, src, base, spec, prefix, stack, used, default_qsize, default_qpolicy, data)
+        for name, oloc in spec.optional_input_streams:
+            for node in spec.nodes:
+                if any(o.stream == prefix + name for o in node.outputs):
+                    raise ConfigError(f"optional input stream '{name}' is also produced by node '{node.name}'",
+                                      location=oloc, node=node.name,
+                                      hint="an input stream is fed from outside the graph: rename one of the two")
         return spec
 
     def graph_options(self, data: dict[str, Any], src: str, given: dict[str, Any]) -> dict[str, Any]:
@@ -463,6 +476,12 @@ class _Reader:
                             "side_inputs": "input_side_packets"}[key]
                     raise ConfigError(f"subgraph '{target}' has no {kind} entry '{tag}'", location=tloc,
                                       node=full_name, hint=f"its {kind}: {', '.join(sorted(names)) or '(none)'}")
+                if key == "inputs" and any(outer == prefix + o for o, _ in spec.optional_input_streams) and \
+                        tag not in {n for n, _ in sub.optional_input_streams}:
+                    raise ConfigError(f"optional input stream '{outer[len(prefix):]}' feeds subgraph input '{tag}', "
+                                      f"which '{target}' requires", location=tloc, node=full_name,
+                                      hint=f"list '{tag}' under optional_input_streams in {target}, or make "
+                                           f"'{outer[len(prefix):]}' a required input stream")
                 renames[inner_prefix + tag] = outer
             if key == "inputs":
                 optional = {n for n, _ in sub.optional_input_streams}
@@ -470,7 +489,7 @@ class _Reader:
                     if inner_prefix + n in renames:
                         continue
                     if n in optional:
-                        _leave_out_stream(sub, inner_prefix + n)
+                        _leave_out_stream(sub, inner_prefix + n, n, loc)
                     else:
                         raise ConfigError(f"subgraph input stream '{n}' is not connected", location=loc,
                                           node=full_name, hint=f"add inputs: {{{n}: some_stream}}")

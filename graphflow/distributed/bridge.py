@@ -139,9 +139,10 @@ class Outbox:
             if self.aborted or self.done or ts <= self.last_bound:
                 return
             self.last_bound = ts
+            born = time.time_ns()
             if self.items and self.items[-1][1] == BOUND:
-                self.items.pop()
-            self.items.append((ts, BOUND, None, time.time_ns()))
+                born = self.items.pop()[3]  # the collapsed bound keeps the age of the first: a linger stays bounded
+            self.items.append((ts, BOUND, None, born))
             self.bounds += 1
             self.done = ts >= DONE_US
             if not self._hold_locked():

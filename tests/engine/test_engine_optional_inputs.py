@@ -117,3 +117,31 @@ def test_a_stream_listed_as_both_kinds_is_refused_with_its_line(tmp_path):
         Graph.from_yaml(path)
     assert str(info.value).startswith(f"{path}:2: ") and "both input_streams and optional_input_streams" in str(
         info.value)
+
+
+def test_a_node_that_would_lose_its_only_input_is_refused(tmp_path):
+    """Left out, a node with no input left would run as a source, again and again."""
+    inner = write(tmp_path / "inner.yaml", "input_streams: [x]\noptional_input_streams: [w]\noutput_streams: [y, z]\n"
+                  "nodes:\n  - {calculator: TestSeenInputs, inputs: {IN: x}, outputs: {OUT: y}}\n"
+                  "  - name: only\n    calculator: TestSeenInputs\n    inputs: {AFTER: w}\n    outputs: {OUT: z}\n")
+    with pytest.raises(ConfigError) as info:
+        Graph.from_yaml(inner)
+    message = str(info.value)
+    assert message.startswith(f"{inner}:6: node 'only'") and "only the optional input stream 'w'" in message
+
+
+def test_an_optional_stream_cannot_feed_a_required_subgraph_input(tmp_path):
+    write(tmp_path / "inner.yaml", INNER.format(calc="TestSeenInputs"))
+    mid = write(tmp_path / "mid.yaml", "input_streams: [a]\noptional_input_streams: [o]\noutput_streams: [y]\n"
+                "nodes:\n  - {name: inner, subgraph: inner.yaml, inputs: {x: o, wait_for: a}, outputs: {y: y}}\n")
+    with pytest.raises(ConfigError) as info:
+        Graph.from_yaml(mid)
+    assert str(info.value).startswith(f"{mid}:5: ") and "feeds subgraph input 'x'" in str(info.value)
+
+
+def test_an_optional_stream_produced_inside_the_graph_is_refused(tmp_path):
+    path = write(tmp_path / "g.yaml", "input_streams: [x]\noptional_input_streams: [w]\noutput_streams: [w]\n"
+                 "nodes:\n  - {calculator: TestSeenInputs, inputs: {IN: x}, outputs: {OUT: w}}\n")
+    with pytest.raises(ConfigError) as info:
+        Graph.from_yaml(path)
+    assert str(info.value).startswith(f"{path}:2: ") and "also produced by node" in str(info.value)

@@ -639,6 +639,7 @@ class Scheduler:
                 node.state = IDLE
                 return ENDED
             if status is DONE:
+                hand_over()  # close() may take long too (a model releasing its runtime): the rest goes on meanwhile
                 lock.release()
                 try:
                     self._close_node(node)
@@ -822,9 +823,10 @@ class Scheduler:
         # _hand_over_rest)
 
     def _hand_over_rest(self) -> None:
-        """A heavy node's call is about to start in this thread (lock held): wake an idle worker for whatever else
-        is ready. Waking it here rather than when the node was picked means the woken worker does not fight this
-        one for the lock and the GIL on the way into the call; a heavy call mostly runs without the GIL."""
+        """A heavy node's call, or any node's close(), is about to start in this thread (lock held): wake an idle
+        worker for whatever else is ready. Waking it here rather than when the node was picked means the woken
+        worker does not fight this one for the lock and the GIL on the way into the call; a heavy call mostly runs
+        without the GIL."""
         if self.idle_workers and self.ready:
             self.work_cond.notify()
 

@@ -120,8 +120,7 @@ class Outbox:
             self.packets += 1
             self.bytes += payload_bytes(payload)
             self.last_bound = max(self.last_bound, ts + 1)
-            if not self._hold_locked():
-                self.cond.notify_all()
+            self._wake_taker_locked()
         if self.on_ready is not None:
             self.on_ready()
 
@@ -145,14 +144,19 @@ class Outbox:
             self.items.append((ts, BOUND, None, born))
             self.bounds += 1
             self.done = ts >= DONE_US
-            if not self._hold_locked():
-                self.cond.notify_all()
+            self._wake_taker_locked()
         if self.on_ready is not None:
             self.on_ready()
 
     def abort(self) -> None:
         with self.cond:
             self.aborted = True
+            self.cond.notify_all()
+
+    def _wake_taker_locked(self) -> None:
+        """After a put: wake a waiting ``take`` unless the items linger; the first item always wakes it, so that a
+        long poll waits out the linger from that item's age rather than its own whole timeout."""
+        if len(self.items) == 1 or not self._hold_locked():
             self.cond.notify_all()
 
     def _hold_locked(self) -> bool:

@@ -94,6 +94,20 @@ def test_collapsed_bounds_keep_the_first_ones_age():
     assert ts < 40, "the bound left only after many more (the age restarted with each one)"
 
 
+def test_a_long_poll_waiting_on_an_empty_edge_ends_with_the_first_items_linger():
+    """A long poll that started on an empty edge returns once the first item's linger ends, not at its own
+    timeout (it used to sleep through the whole timeout, since a held put woke nobody)."""
+    box = Outbox(block_edge())
+    box.more_coming = lambda: True
+    timer = threading.Timer(0.01, box.put_packet, (0, 0))
+    timer.start()
+    start = time.monotonic()
+    batch = box.take(1.0)
+    elapsed = time.monotonic() - start
+    timer.join()
+    assert [item[2] for item in batch] == [PACKET] and elapsed < 0.5
+
+
 def test_a_long_poll_returns_when_the_linger_ends():
     busy = [True]
     box = Outbox(block_edge())

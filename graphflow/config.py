@@ -466,6 +466,8 @@ class _Reader:
             raise
         # map the subgraph's boundary streams to the outer graph's streams
         renames: dict[str, str] = {}
+        sub_optional = {n for n, _ in sub.optional_input_streams}
+        own_optional = {prefix + n for n, _ in spec.optional_input_streams}  # this graph's, as streams
         for key, declared in (("inputs", sub.input_streams + sub.optional_input_streams),
                               ("outputs", sub.output_streams),
                               ("side_inputs", sub.input_side_packets)):
@@ -476,19 +478,17 @@ class _Reader:
                             "side_inputs": "input_side_packets"}[key]
                     raise ConfigError(f"subgraph '{target}' has no {kind} entry '{tag}'", location=tloc,
                                       node=full_name, hint=f"its {kind}: {', '.join(sorted(names)) or '(none)'}")
-                if key == "inputs" and any(outer == prefix + o for o, _ in spec.optional_input_streams) and \
-                        tag not in {n for n, _ in sub.optional_input_streams}:
+                if key == "inputs" and outer in own_optional and tag not in sub_optional:
                     raise ConfigError(f"optional input stream '{outer[len(prefix):]}' feeds subgraph input '{tag}', "
                                       f"which '{target}' requires", location=tloc, node=full_name,
                                       hint=f"list '{tag}' under optional_input_streams in {target}, or make "
                                            f"'{outer[len(prefix):]}' a required input stream")
                 renames[inner_prefix + tag] = outer
             if key == "inputs":
-                optional = {n for n, _ in sub.optional_input_streams}
                 for n, _ in declared:
                     if inner_prefix + n in renames:
                         continue
-                    if n in optional:
+                    if n in sub_optional:
                         _leave_out_stream(sub, inner_prefix + n, n, loc)
                     else:
                         raise ConfigError(f"subgraph input stream '{n}' is not connected", location=loc,

@@ -24,7 +24,7 @@ from . import stats as _stats
 from .config import GraphSpec, load_graph
 from .errors import ConfigError, GraphError, GraphTimeoutError
 from .packet import Packet
-from .poller import OutputPoller
+from .poller import OutputPoller, PollerChannel
 from .runtime import make_packet
 from .scheduler import Scheduler
 from .stall import StallDetector
@@ -64,7 +64,7 @@ class Graph:
                                 lossless=lossless, caller_runs=caller_runs)
         self.executor = executor
         self.add_packet_timeout = add_packet_timeout
-        self._pollers: list[OutputPoller] = []
+        self._poll_channels: list[PollerChannel] = []  # the pollers' channels (not the pollers: see poller.py)
         self._state = "new"  # new -> running -> closed
         self._closing = threading.Lock()
         self._finalizer = weakref.finalize(self, Scheduler.abandon, self._sched)
@@ -122,7 +122,7 @@ class Graph:
         self._check_stream(stream, "poller")
         p = OutputPoller(self, stream, max_queue)
         self._sched.watch(stream, poller=p._channel)
-        self._pollers.append(p)
+        self._poll_channels.append(p._channel)
         return p
 
     # ---- running -------------------------------------------------------------------------------------------------
@@ -336,7 +336,7 @@ class Graph:
 
     # ---- observability -------------------------------------------------------------------------------------------
     def stats(self) -> dict[str, Any]:
-        return _stats.collect(self._sched, self._pollers)
+        return _stats.collect(self._sched, self._poll_channels)
 
     def stats_table(self) -> str:
         return _stats.table(self.stats())

@@ -1,7 +1,9 @@
 """Reading a graph stream from the application: an iterator with timeouts, and ``latest()``.
 
-The scheduler holds only a poller's ``PollerChannel`` (its queue), never the poller or the graph, so a graph that
-nobody references any more can be collected (and shut down) while its worker threads still exist.
+The scheduler and the graph hold only a poller's ``PollerChannel`` (its queue and counters), never the poller: a
+poller points at its graph, nothing points back, so a graph and its pollers that nobody references any more are
+freed at once (and the graph shut down), without waiting for the cycle collector, while its worker threads still
+exist.
 """
 
 from __future__ import annotations
@@ -22,15 +24,17 @@ POLL_SLICE_S = 0.05  # while waiting, how often next() lets the inline executor 
 
 
 class PollerChannel:
-    """The packets of one stream waiting for one poller (filled by the scheduler outside its lock)."""
+    """The packets of one stream waiting for one poller (filled by the scheduler outside its lock), and its counts."""
 
-    def __init__(self, max_queue: int) -> None:
+    def __init__(self, stream: str, max_queue: int) -> None:
+        self.stream = stream
         self.queue: deque[Packet] = deque()
         self.cond = threading.Condition()
         self.closed = False
         self.max_queue = max_queue
         self.dropped = 0
         self.received = 0
+        self.skipped = 0  # discarded by the poller's latest()
 
     def push(self, packet: Packet) -> None:
         with self.cond:
@@ -60,8 +64,11 @@ class OutputPoller:
     def __init__(self, graph: Graph, stream: str, max_queue: int = 0) -> None:
         self.stream = stream
         self._graph = graph
-        self._channel = PollerChannel(max_queue)
-        self.skipped = 0
+        self._channel = PollerChannel(stream, max_queue)
+
+    @property
+    def skipped(self) -> int:
+        return self._channel.skipped
 
     @property
     def dropped(self) -> int:
@@ -107,7 +114,7 @@ class OutputPoller:
         with ch.cond:
             if not ch.queue:
                 return None
-            self.skipped += len(ch.queue) - 1
+            ch.skipped += len(ch.queue) - 1
             packet = ch.queue[-1]
             ch.queue.clear()
             return packet

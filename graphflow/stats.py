@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from .runtime import RUNNING
 
 if TYPE_CHECKING:
+    from .poller import PollerChannel
     from .scheduler import Scheduler
 
 
@@ -18,7 +19,7 @@ def _percentile(sorted_values: list[int], q: float) -> float:
     return sorted_values[k] / 1000.0
 
 
-def collect(s: Scheduler, pollers: list[Any]) -> dict[str, Any]:
+def collect(s: Scheduler, pollers: list[PollerChannel]) -> dict[str, Any]:
     """Counters are read under the scheduler lock; latency samples are only copied there and sorted after it, so a
     stats call (e.g. the live view's, twice a second) holds the workers up for a copy, not for a sort."""
     with s.lock:
@@ -34,7 +35,7 @@ def collect(s: Scheduler, pollers: list[Any]) -> dict[str, Any]:
     return result
 
 
-def _collect(s: Scheduler, pollers: list[Any]) -> dict[str, Any]:
+def _collect(s: Scheduler, pollers: list[PollerChannel]) -> dict[str, Any]:
     nodes: dict[str, Any] = {}
     drops_total = 0
     for n in s.nodes:
@@ -58,10 +59,10 @@ def _collect(s: Scheduler, pollers: list[Any]) -> dict[str, Any]:
         }
         drops_total += sum(v for k, v in n.counters.items() if k.startswith("dropped"))
     polled = {}
-    for p in pollers:
-        polled[p.stream] = {"received": p.received, "dropped": p.dropped, "skipped_by_latest": p.skipped,
-                            "waiting": len(p)}
-        drops_total += p.dropped
+    for ch in pollers:
+        polled[ch.stream] = {"received": ch.received, "dropped": ch.dropped, "skipped_by_latest": ch.skipped,
+                             "waiting": len(ch.queue)}
+        drops_total += ch.dropped
     return {
         "nodes": nodes,
         "streams": {name: {"packets": st.count, "bound_us": st.bound} for name, st in s.streams.items()},

@@ -278,6 +278,24 @@ def test_a_dropped_graph_shuts_down_and_ends_its_threads():
     assert workers() == before
 
 
+def test_a_dropped_graph_with_a_poller_needs_no_cycle_collection():
+    """The graph held its pollers and each poller its graph: a dropped graph lived until the cycle collector ran
+    (in whichever thread allocated next). Now nothing points back from the graph, so dropping it shuts it down."""
+    gc.disable()
+    try:
+        graph = Graph.from_yaml("input_streams: [in]\noutput_streams: [out]\nnodes:\n"
+                                "  - {calculator: PassThrough, inputs: {IN: in}, outputs: {OUT: out}}\n")
+        poller = graph.poller("out")
+        graph.start()
+        graph.add_packet("in", 1, 0)
+        assert poller.next(timeout=5).payload == 1
+        finalizer = graph._finalizer
+        del graph, poller
+        assert not finalizer.alive  # shut down on the spot: its workers joined, its nodes closed
+    finally:
+        gc.enable()
+
+
 @pytest.mark.parametrize("executor", EXECUTORS)
 def test_flow_limiter_matches_finished_frames_by_timestamp(executor):
     """A frame the pipeline yields nothing for (no FINISHED packet at its timestamp) must still leave the flow

@@ -3,7 +3,9 @@
 Set up like MediaPipe's anchor (../shared/anchors/mediapipe_engine_bench.py, and
 ../shared/reference/engine_anchors.md section 3d): M int packets with explicit timestamps fed by the caller with
 ``add_packet``, queues of 100 with ``block``, outputs observed by a callback; wall time from the first add until
-``wait_until_done`` returns; median of ``--runs`` runs. Reported per executor (threads, inline):
+``wait_until_done`` returns; median of ``--runs`` runs. Reported per mode (``threads``: the default, where
+``add_packet`` runs light nodes in the caller's thread while no worker is busy; ``threads_workers_only``:
+``caller_runs=False``; ``inline``):
 packets/s, us/packet, average us/hop, marginal us/hop (N=1->10, N=1->50), lock-step round trip p50/p99 (add one
 packet, wait for it on a poller), a 640x480x3 numpy payload passed by reference (must stay flat across N) and copied
 at ingress, and a drop_oldest variant with its drop count.
@@ -66,9 +68,15 @@ def chain_yaml(n: int, queue_size: int = 100, policy: str = "block") -> str:
     return "\n".join(lines) + "\n"
 
 
-def throughput(n: int, m: int, executor: str, payload: object = None, copy: bool = False,
+# How the graph runs: the default threads executor (add_packet runs light nodes in the caller's thread while no
+# worker is busy), the same with every node on the workers, and the inline executor.
+MODES = {"threads": {"executor": "threads"}, "threads_workers_only": {"executor": "threads", "caller_runs": False},
+         "inline": {"executor": "inline"}}
+
+
+def throughput(n: int, m: int, mode: str, payload: object = None, copy: bool = False,
                policy: str = "block") -> dict:
-    graph = Graph.from_yaml(chain_yaml(n, policy=policy), executor=executor)
+    graph = Graph.from_yaml(chain_yaml(n, policy=policy), **MODES[mode])
     received = [0]
 
     def on_out(packet: object) -> None:
@@ -97,8 +105,8 @@ def throughput(n: int, m: int, executor: str, payload: object = None, copy: bool
             "us_per_hop_avg": wall / (m * n) * 1e6, "received": received[0], "drops": drops}
 
 
-def lockstep(n: int, k: int, executor: str, caller_runs: bool = False) -> dict:
-    graph = Graph.from_yaml(chain_yaml(n), executor=executor, caller_runs=caller_runs)
+def lockstep(n: int, k: int, mode: str) -> dict:
+    graph = Graph.from_yaml(chain_yaml(n), **MODES[mode])
     poller = graph.poller("out")
     graph.start()
     lat = []
@@ -215,7 +223,7 @@ def main() -> None:
         anchor_raws.append(run_anchor_raw(args.runs, args.m))
     frame = np.zeros((480, 640, 3), np.uint8)
     global CALCULATOR
-    for executor in ("threads", "inline"):
+    for executor in MODES:
         res: dict = {"throughput": {}, "lockstep": {}, "image_by_reference": {}, "image_copied": {},
                      "user_passthrough": {"throughput": {}, "lockstep": {}}}
         CALCULATOR = "UserPassThrough"
@@ -235,8 +243,6 @@ def main() -> None:
                                       for n in args.n if n != lo}
         for n in (1, 10):
             res["lockstep"][f"N={n}"] = lockstep(n, args.lockstep_k, executor)
-            if executor == "threads":  # the same, with add_packet running light nodes in the caller's thread
-                res.setdefault("lockstep_caller_runs", {})[f"N={n}"] = lockstep(n, args.lockstep_k, executor, True)
         for n in args.n:
             res["image_by_reference"][f"N={n}"] = median_run(
                 lambda n=n, ex=executor: throughput(n, args.image_m, ex, payload=frame), args.runs)["us_per_pkt"]
@@ -270,9 +276,6 @@ def main() -> None:
                     if key in anchor.get("lockstep", {}):
                         ratios[f"{ex}_lockstep_p50_{key}_over_mediapipe"] = (
                             ours[ex]["lockstep"][key]["p50_us"] / anchor["lockstep"][key]["p50_us"])
-                    if key in anchor.get("lockstep", {}) and key in ours[ex].get("lockstep_caller_runs", {}):
-                        ratios[f"{ex}_caller_runs_lockstep_p50_{key}_over_mediapipe"] = (
-                            ours[ex]["lockstep_caller_runs"][key]["p50_us"] / anchor["lockstep"][key]["p50_us"])
                     user = ours[ex]["user_passthrough"]
                     if key in anchor["default"]:
                         ratios[f"{ex}_user_passthrough_throughput_{key}_x_mediapipe"] = (

@@ -37,11 +37,12 @@ class Graph:
     """A run of a validated graph (see the module docstring).
 
     ``executor``: "threads" (default) or "inline" (deterministic, in the caller's thread). ``lossless``: every
-    ``drop_oldest``/``latest_only`` queue blocks instead (for deterministic replays). ``caller_runs`` (threads, off
-    by default): ``add_packet`` may run light, microsecond-long nodes in the caller's thread while no worker is
-    busy. That saves two thread hand-offs per packet in a lock-step control loop (add a frame, read its result:
-    about 3x lower latency), but costs throughput when packets are fed back to back (the workers batch them
-    instead), and a light node that suddenly blocks would block ``add_packet``.
+    ``drop_oldest``/``latest_only`` queue blocks instead (for deterministic replays). ``caller_runs`` (threads, on
+    by default): ``add_packet`` may run light, microsecond-long nodes (not sources) in the caller's thread while no
+    worker is busy. That saves two thread hand-offs per packet in a lock-step control loop (add a frame, read its
+    result: 3-10x lower latency); packets fed back to back flow as fast as through the workers at a chain of 10
+    (``benchmarks/engine_overhead.py`` reports both). ``False`` keeps every node on the workers: ``add_packet``
+    then returns at once, even if a light node happens to block.
     A graph dropped without ``close()`` is shut down when it is collected (its threads end).
     """
 
@@ -54,7 +55,7 @@ class Graph:
         trace: str | Path | None = None,
         add_packet_timeout: float | None = 30.0,
         lossless: bool = False,
-        caller_runs: bool = False,
+        caller_runs: bool = True,
     ) -> None:
         self.validated = config if isinstance(config, ValidatedGraph) else validate(config)
         self.spec = self.validated.spec
@@ -73,7 +74,7 @@ class Graph:
     def from_yaml(cls, source: str | Path | dict[str, Any], *, executor: str | None = None,
                   num_threads: int | None = None, trace: str | Path | None = None,
                   allow_imports: tuple[str, ...] | list[str] = (), add_packet_timeout: float | None = 30.0,
-                  lossless: bool = False, caller_runs: bool = False, **options: Any) -> Any:
+                  lossless: bool = False, caller_runs: bool = True, **options: Any) -> Any:
         """Load, expand and validate a graph (path, YAML text or dict); ``options`` set its declared options.
 
         ``executor``: "threads", "inline" or "ray" (default: the graph file's ``executor:``, else "threads"). With

@@ -17,8 +17,9 @@ Executors:
   middle of a light node's batch gets an idle worker at once (``_wake_for``); a chain of light nodes runs in the
   worker that produced the packet, which avoids two threads fighting over the GIL for microsecond calls. Sources
   and heavy nodes run one input set per turn, light nodes up to ``BATCH``, so nothing starves the rest. With
-  ``caller_runs`` a packet the application adds runs its light consumers in the caller's thread while no worker
-  is busy, which spares two thread hand-offs in a lock-step control loop (off by default: it costs throughput).
+  ``caller_runs`` (the default) a packet the application adds runs its light consumers in the caller's thread
+  while no worker is busy, which spares two thread hand-offs in a lock-step control loop; sources and heavy nodes
+  stay on the workers.
 - ``inline``: deterministic, single thread: ``add_packet`` and the ``wait_*`` calls run ready nodes in the
   caller's thread, in FIFO order, until nothing is ready.
 
@@ -64,7 +65,7 @@ class Scheduler:
 
     def __init__(self, graph: ValidatedGraph, executor: str = "threads", num_threads: int | None = None,
                  tracer: Tracer | None = None, default_queue_size: int = 100, lossless: bool = False,
-                 specialize: bool | None = None, caller_runs: bool = False) -> None:
+                 specialize: bool | None = None, caller_runs: bool = True) -> None:
         if executor not in EXECUTORS:
             raise ValueError(f"executor must be one of {', '.join(EXECUTORS)}, got {executor!r}")
         self.graph = graph
@@ -855,7 +856,7 @@ class Scheduler:
     def _claim_caller_run(self) -> bool:
         """Whether the caller's thread runs the work it just made ready (lock held; claims the slot if so)."""
         if (not self.caller_runs or self.running or not self.ready or self.stopping
-                or getattr(self._local, "busy", False) or self.ready[0].is_heavy):
+                or getattr(self._local, "busy", False) or not _caller_may_run(self.ready[0])):
             if self.caller_runs:
                 self._wake_workers()
             return False
@@ -874,7 +875,7 @@ class Scheduler:
             try:
                 while budget > 0 and self.ready and not self.stopping:
                     node = self.ready[0]
-                    if node.is_heavy:
+                    if not _caller_may_run(node):
                         break
                     self.ready.popleft()
                     node.state = RUNNING
@@ -990,6 +991,12 @@ class Scheduler:
         self.deadlock_reliefs += 1
         log.warning("graphflow: back-pressure deadlock around %s; letting one input set through (raise queue_size "
                     "on its downstream inputs)", who if who == "add_packet" else f"node '{who}'")
+
+
+def _caller_may_run(node: NodeRuntime) -> bool:
+    """Whether ``caller_runs`` may run ``node`` in the application's thread: light nodes only (a heavy call would
+    hold up ``add_packet``), and no sources (a source would run there again and again: it keeps its worker)."""
+    return not node.is_heavy and not node.is_source
 
 
 def _thread_names() -> dict[int, str]:

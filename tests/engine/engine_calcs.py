@@ -188,3 +188,20 @@ class StopAfter(Calculator):
         self.seen += 1
         if self.seen >= self.options.n:
             raise StopSource
+
+
+@register_calculator("TestThreadName")
+class ThreadName(Calculator):
+    """Forwards its input as (input, name of the thread that ran this call); ``delay`` seconds of GIL-free wait."""
+
+    IN = Input(Any)
+    OUT = Output(tuple)
+
+    @dataclass
+    class Options:
+        delay: float = 0.0
+
+    def process(self, ctx: Context) -> None:
+        if self.options.delay:
+            time.sleep(self.options.delay)
+        ctx.emit("OUT", (ctx.get("IN"), threading.current_thread().name))

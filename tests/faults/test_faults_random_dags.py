@@ -3,13 +3,14 @@
 Generated: single-input relays (the specialised readiness), two-input default-policy joins fed from streams with
 gaps (a filter drops every k-th packet), immediate-policy joins, tracking loops through PreviousLoopback, FlowLimiter
 loops, mixed queue policies and sizes, slow nodes and (in the second property) one failing node; fed by the
-application or by a source node; run under both executors, with the specialised and the general rules.
+application or by a source node; run under both executors (threads with and without ``caller_runs``), with the
+specialised and the general rules.
 
 For each graph: it finishes within its timeout (or fails with one GraphError naming the failing node), every
 thread is joined, and every packet is accounted for on every input: each consumer received what its stream
 carried, and a single-input node's received = processed + dropped + still queued (nothing is queued at the end).
-A graph without drop policies or flow limiters produces the same outputs (timestamps and payloads) under both
-executors and both rule forms.
+A graph without drop policies or flow limiters produces the same outputs (timestamps and payloads) in every mode
+and both rule forms.
 """
 
 from __future__ import annotations
@@ -151,8 +152,13 @@ def random_dags(draw: st.DrawFn, lossless: bool = False) -> tuple[dict[str, Any]
     return graph, packets, from_source
 
 
-def _run(spec: dict[str, Any], packets: int, from_source: bool, executor: str) -> tuple[Graph, dict[str, list]]:
-    graph = Graph.from_yaml(spec, executor=executor)
+# how a graph is run: the executor, and for threads whether add_packet may run light nodes in the caller's thread
+MODES = {"threads": {"executor": "threads"}, "threads-workers-only": {"executor": "threads", "caller_runs": False},
+         "inline": {"executor": "inline"}}
+
+
+def _run(spec: dict[str, Any], packets: int, from_source: bool, mode: str) -> tuple[Graph, dict[str, list]]:
+    graph = Graph.from_yaml(spec, **MODES[mode])
     seen: dict[str, list[tuple[int, Any]]] = {s: [] for s in spec["output_streams"]}
     for stream in seen:
         graph.observe(stream, lambda p, s=stream: seen[s].append((int(p.timestamp), p.payload)))
@@ -181,10 +187,10 @@ def specialize(request, monkeypatch):
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(random_dags(), st.sampled_from(["threads", "inline"]))
-def test_random_dags_finish_and_account_for_every_packet(specialize, case, executor):
+@given(random_dags(), st.sampled_from(sorted(MODES)))
+def test_random_dags_finish_and_account_for_every_packet(specialize, case, mode):
     spec, packets, from_source = case
-    graph, seen = _run(spec, packets, from_source, executor)
+    graph, seen = _run(spec, packets, from_source, mode)
     _check_finished(graph, seen)
 
 
@@ -194,11 +200,11 @@ def test_random_dags_finish_and_account_for_every_packet(specialize, case, execu
 def test_lossless_random_dags_give_the_same_outputs_on_every_executor_and_rule_form(case):
     spec, packets, from_source = case
     results = []
-    for executor in ("threads", "inline"):
+    for mode in MODES:
         for specialise in (True, False):
             scheduler_module.SPECIALIZE = specialise
             try:
-                graph, seen = _run(spec, packets, from_source, executor)
+                graph, seen = _run(spec, packets, from_source, mode)
             finally:
                 scheduler_module.SPECIALIZE = True
             _check_finished(graph, seen)
@@ -208,15 +214,15 @@ def test_lossless_random_dags_give_the_same_outputs_on_every_executor_and_rule_f
 
 @settings(max_examples=80, deadline=None, derandomize=True, database=None,
           suppress_health_check=[HealthCheck.too_slow])
-@given(random_dags(), st.sampled_from(["threads", "inline"]), st.data())
-def test_random_dags_with_one_failing_node_fail_once_and_join(case, executor, data):
+@given(random_dags(), st.sampled_from(sorted(MODES)), st.data())
+def test_random_dags_with_one_failing_node_fail_once_and_join(case, mode, data):
     spec, packets, from_source = case
     relays = [n for n in spec["nodes"] if n["calculator"] == "FaultRelay"]
     if not relays:
         return
     victim = data.draw(st.sampled_from(relays))
     victim["options"].update({"fail_in": "process", "at": data.draw(st.integers(0, packets))})
-    graph = Graph.from_yaml(spec, executor=executor)
+    graph = Graph.from_yaml(spec, **MODES[mode])
     graph.start()
     error = None
     try:

@@ -26,11 +26,11 @@ from typing import Any
 import numpy as np
 import yaml
 
+from calculators.common.image_checks import check_rgb_image
 from calculators.types import ClassActivation as ClassActivationPayload
 from graphflow import Graph
 from graphflow.poller import OutputPoller
 
-from .image_input import check_rgb_image
 from .session import GraphSession
 
 CAM_GRAPH = Path(__file__).resolve().parents[2] / "graphs" / "cam.yaml"

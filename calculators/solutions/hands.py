@@ -36,12 +36,12 @@ from typing import Any
 
 import numpy as np
 
+from calculators.common.image_checks import check_rgb_image
 from calculators.hands.backends import DEFAULT_BACKEND, check_backend
 from calculators.types import Detection, HandLandmarks, NormalizedRect
 from graphflow import Graph, Packet
 from graphflow.poller import OutputPoller
 
-from .image_input import check_rgb_image
 from .session import GraphSession, RequestError
 
 HAND_TRACKING_GRAPH = Path(__file__).resolve().parents[2] / "graphs" / "hand_tracking.yaml"

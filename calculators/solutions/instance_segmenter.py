@@ -23,12 +23,12 @@ from typing import Any
 import numpy as np
 from torch import nn
 
+from calculators.common.image_checks import check_rgb_image
 from calculators.maskrcnn.shapes_model import load_detector
 from calculators.types import Instances
 from graphflow.graph import Graph
 from graphflow.poller import OutputPoller
 
-from .image_input import check_rgb_image
 from .session import GraphSession
 
 # One node: the detector comes in as a side packet (built by the caller) so its module stays reachable.

@@ -110,7 +110,7 @@ def test_a_bad_image_is_refused_at_once_and_the_facade_keeps_working(kind):
         want = answer(facade, good)
         for name, bad in BAD_IMAGES.items():
             t0 = time.monotonic()
-            with pytest.raises(ValueError, match=r"expects an \(H, W, 3\) uint8 RGB array") as info:
+            with pytest.raises(ValueError, match=r"process\(\) expects an \(H, W, 3\) uint8 RGB image") as info:
                 facade.process(bad)
             assert time.monotonic() - t0 < 1.0, name
             if name in ("gray", "rgba"):

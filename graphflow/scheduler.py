@@ -569,17 +569,22 @@ class Scheduler:
                 self._notify(out, node)
 
     def _step_loop(self, node: NodeRuntime, batch: int, out: list[Notification]) -> None:
-        """Up to ``batch`` steps of ``node`` (lock held on entry and exit)."""
+        """Up to ``batch`` steps of ``node`` (lock held on entry and exit; also when a Ctrl-C goes through, see
+        ``_interrupted``: the node is released on the way)."""
         step = node.step
-        for _ in range(batch):
-            if step(out) is not RAN:  # type: ignore[misc]
-                return
-            if out:
-                self.lock.release()  # observers run outside the lock, in order, before the next call
-                try:
-                    self._notify(out, node)
-                finally:
-                    self.lock.acquire()
+        try:
+            for _ in range(batch):
+                if step(out) is not RAN:  # type: ignore[misc]
+                    return
+                if out:
+                    self.lock.release()  # observers run outside the lock, in order, before the next call
+                    try:
+                        self._notify(out, node)
+                    finally:
+                        self.lock.acquire()
+        except BaseException:
+            node.state = IDLE
+            raise
         if self.stopping:
             self._release_stopped(node)
             return
@@ -662,6 +667,13 @@ class Scheduler:
                 node.state = IDLE
                 self._fail(node, "process", None if is_source else ts, exc)
                 return ENDED
+            except BaseException as exc:  # KeyboardInterrupt (Ctrl-C), SystemExit
+                pending.clear()
+                lock.acquire()
+                node.state = IDLE
+                if self._interrupted(node, "process", None if is_source else ts, exc):
+                    raise
+                return ENDED
             end = perf()
             record(end - start)
             tracer = self.tracer
@@ -727,11 +739,15 @@ class Scheduler:
             node.closed = True
         ctx = node.ctx
         ctx._reset()
+        interrupt: BaseException | None = None
         try:
             if node.opened:
                 node.calculator.close(ctx)
         except Exception as exc:  # noqa: BLE001
             self._fail(node, "close", None, exc)
+        except BaseException as exc:  # Ctrl-C in the application's thread: finish closing first, then let it go on
+            if self._interrupted(node, "close", None, exc):
+                interrupt = exc
         out: list[Notification] = []
         with self.lock:
             node.state = IDLE
@@ -751,8 +767,28 @@ class Scheduler:
                 self._signal()
             self._signal()
         self._notify(out)
+        if interrupt is not None:
+            raise interrupt
 
     # ---- errors --------------------------------------------------------------------------------------------------
+    def _interrupted(self, node: NodeRuntime, phase: str, ts: int | None, exc: BaseException) -> bool:
+        """A ``KeyboardInterrupt`` (Ctrl-C) or ``SystemExit`` ended ``node``'s call (lock held for ``process``, not
+        for ``close``). Returns whether it goes on to the caller.
+
+        In the application's thread (``caller_runs``, the inline executor) it does, unchanged, as from any Python
+        call: the node is released, the input packets of the interrupted call count as dropped, and the graph stays
+        usable, so ``stop()`` drains what is inside and ``close()``/``cancel()`` end the run. In a worker thread
+        nobody would see it, so it fails the run like any other error of the node."""
+        if not getattr(self._local, "busy", False):
+            self._fail(node, phase, ts, exc)
+            return False
+        if phase == "process":
+            inputs = node.ctx._inputs
+            for q in node.inputs:
+                if q.key in inputs:
+                    q.drops += 1
+        return True
+
     def _stop_locked(self) -> None:
         self.stopping = True
         self.work_cond.notify_all()

@@ -108,6 +108,22 @@ class Graph:
         is due soon (a hint; see ``Scheduler.runs_again_within``)."""
         return self._sched.runs_again_within(node, seconds)
 
+    def is_idle(self) -> bool:
+        """Whether no node has work now (nothing ready or running, no source that could run): a hint."""
+        sched = self._sched
+        with sched.lock:
+            return sched.idle()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until no node has work; whether it got there (False on a timeout, a failure
+        or a stop). A hint that never raises (``wait_until_idle`` is the application's)."""
+        sched = self._sched
+        try:
+            sched.wait(sched.idle, timeout, "wait_idle")
+        except GraphTimeoutError:
+            return False
+        return sched.error is None and not sched.shut_down
+
     def observe(self, stream: str, callback: Callable[[Packet], None], *,
                 on_bound: Callable[[Timestamp], None] | None = None) -> None:
         """Call ``callback(packet)`` for every packet on ``stream`` (any stream of the graph), from a worker thread;

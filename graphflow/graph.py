@@ -175,12 +175,14 @@ class Graph:
                            f"(input_streams: {', '.join(self._sched.graph_inputs) or 'none'})")
 
     def add_packet(self, stream: str, payload: Any, timestamp: int | Timestamp | None = None,
-                   timeout: float | None = -1.0) -> None:
+                   timeout: float | None = -1.0, run_here: bool = False) -> None:
         """Feed ``payload`` at ``timestamp`` (int microseconds) into graph input ``stream``.
 
         A ``Packet`` may be passed as payload with ``timestamp=None``. When a consumer's ``block`` queue is full,
         waits up to ``timeout`` seconds (default: the graph's ``add_packet_timeout``), then raises
-        ``GraphTimeoutError``. Raises the graph's ``GraphError`` if a node has failed.
+        ``GraphTimeoutError``. Raises the graph's ``GraphError`` if a node has failed. ``run_here``: this packet
+        follows the ``caller_runs`` rule (its light consumers may run in this thread while no worker is busy)
+        even if the graph was made without it.
         """
         self._check_running("add_packet")
         self._input(stream)
@@ -195,7 +197,7 @@ class Graph:
         if self.tracer is not None:
             self.tracer.flow_start(stream, packet, time.perf_counter_ns())
         try:
-            self._sched.feed(stream, packet, timeout)
+            self._sched.feed(stream, packet, timeout, run_here)
         except RuntimeError as exc:
             if isinstance(exc, GraphError):
                 raise

@@ -289,12 +289,14 @@ class Inbox:
         self.received = self.gaps = self.duplicates = self.discarded = self.reordered = 0
         self.latencies_ns: deque[int] = deque(maxlen=LATENCY_SAMPLES)
 
-    def deliver(self, incarnation: str, batch: list[tuple], aborted: Callable[[], bool]) -> int:
+    def deliver(self, incarnation: str, batch: list[tuple], aborted: Callable[[], bool],
+                run_here: bool = False) -> int:
         """Feed ``batch`` (and the early batches it lets go) into the graph, in seq order. Returns the credit the
         sender gets back: items accepted, discarded after a stop, or counted lost before them (a dead sender's
         are not counted: its successor starts with all its credit). Waits (in short slices, until ``aborted()``)
         while the engine's queue is full: that wait is the back-pressure the sender's credit sees. Raises the
-        graph's ``GraphError`` if the receiving graph failed."""
+        graph's ``GraphError`` if the receiving graph failed. ``run_here``: the packets' light consumers may run
+        in this thread (``Graph.add_packet``)."""
         with self.lock:
             if incarnation != self.incarnation:  # a new sender (first batch, or its actor restarted)
                 self._settle_locked(aborted)  # what the old one still owed never comes
@@ -308,7 +310,7 @@ class Inbox:
                 self.early[batch[0][0]] = batch
                 self.reordered += 1
                 return 0
-            return self._feed_locked(batch, aborted) + self._feed_early_locked(aborted)
+            return self._feed_locked(batch, aborted, run_here) + self._feed_early_locked(aborted)
 
     @property
     def waiting_early(self) -> bool:
@@ -333,7 +335,7 @@ class Inbox:
             credit += self._feed_locked(self.early.pop(self.next_seq), aborted)
         return credit
 
-    def _feed_locked(self, batch: list[tuple], aborted: Callable[[], bool]) -> int:
+    def _feed_locked(self, batch: list[tuple], aborted: Callable[[], bool], run_here: bool = False) -> int:
         credit = 0
         for seq, ts, kind, payload, put_ns in batch:
             if seq < self.next_seq:
@@ -352,7 +354,7 @@ class Inbox:
                     raise GraphError(f"bridge '{self.edge.id}': packet at {Timestamp(ts)} arrived after one at "
                                      f"{Timestamp(self.last_ts)} (seq {seq}); the transport reordered it",
                                      node=self.edge.dst, timestamp=Timestamp(ts), phase="bridge")
-                self._add(ts, payload, aborted)
+                self._add(ts, payload, aborted, run_here)
                 self.last_ts = ts + 1
                 self.received += 1
                 self.latencies_ns.append(time.time_ns() - put_ns)
@@ -364,10 +366,10 @@ class Inbox:
                 self.last_ts = ts
         return credit
 
-    def _add(self, ts: int, payload: Any, aborted: Callable[[], bool]) -> None:
+    def _add(self, ts: int, payload: Any, aborted: Callable[[], bool], run_here: bool) -> None:
         while True:
             try:
-                self.graph.add_packet(self.edge.stream, payload, ts, timeout=WAIT_SLICE_S)
+                self.graph.add_packet(self.edge.stream, payload, ts, timeout=WAIT_SLICE_S, run_here=run_here)
                 return
             except GraphTimeoutError:
                 if aborted():

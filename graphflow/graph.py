@@ -109,6 +109,22 @@ class Graph:
         is due soon (a hint; see ``Scheduler.runs_again_within``)."""
         return self._sched.runs_again_within(node, seconds)
 
+    def is_idle(self) -> bool:
+        """Whether no node has work now (nothing ready or running, no source that could run): a hint."""
+        sched = self._sched
+        with sched.lock:
+            return sched.idle()
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` s until no node has work; whether it got there (False on a timeout, a failure
+        or a stop). A hint that never raises (``wait_until_idle`` is the application's)."""
+        sched = self._sched
+        try:
+            sched.wait(sched.idle, timeout, "wait_idle")
+        except GraphTimeoutError:
+            return False
+        return sched.error is None and not sched.shut_down
+
     def observe(self, stream: str, callback: Callable[[Packet], None], *,
                 on_bound: Callable[[Timestamp], None] | None = None) -> None:
         """Call ``callback(packet)`` for every packet on ``stream`` (any stream of the graph), from a worker thread;
@@ -160,12 +176,14 @@ class Graph:
                            f"(input_streams: {', '.join(self._sched.graph_inputs) or 'none'})")
 
     def add_packet(self, stream: str, payload: Any, timestamp: int | Timestamp | None = None,
-                   timeout: float | None = -1.0) -> None:
+                   timeout: float | None = -1.0, run_here: bool = False) -> None:
         """Feed ``payload`` at ``timestamp`` (int microseconds) into graph input ``stream``.
 
         A ``Packet`` may be passed as payload with ``timestamp=None``. When a consumer's ``block`` queue is full,
         waits up to ``timeout`` seconds (default: the graph's ``add_packet_timeout``), then raises
-        ``GraphTimeoutError``. Raises the graph's ``GraphError`` if a node has failed.
+        ``GraphTimeoutError``. Raises the graph's ``GraphError`` if a node has failed. ``run_here``: this packet
+        follows the ``caller_runs`` rule (its light consumers may run in this thread while no worker is busy)
+        even if the graph was made without it.
         """
         self._check_running("add_packet")
         self._input(stream)
@@ -180,7 +198,7 @@ class Graph:
         if self.tracer is not None:
             self.tracer.flow_start(stream, packet, time.perf_counter_ns())
         try:
-            self._sched.feed(stream, packet, timeout)
+            self._sched.feed(stream, packet, timeout, run_here)
         except RuntimeError as exc:
             if isinstance(exc, GraphError):
                 raise

@@ -252,8 +252,9 @@ class Scheduler:
             with self.lock:
                 self.work_cond.notify_all()
 
-    def feed(self, name: str, packet: Packet, timeout: float | None) -> None:
-        """A packet from the application on graph input ``name``; blocks while a ``block`` consumer is full."""
+    def feed(self, name: str, packet: Packet, timeout: float | None, run_here: bool = False) -> None:
+        """A packet from the application on graph input ``name``; blocks while a ``block`` consumer is full.
+        ``run_here``: this call follows the ``caller_runs`` rule even if the graph does not."""
         s = self.graph_inputs[name]
         ts = packet._timestamp._us
         out: list[Notification] = []
@@ -269,8 +270,9 @@ class Scheduler:
                     break
             s.last_ts = ts
             s.promised = ts + 1
-            self._deliver(None, [(s, packet, ts)], out, wake=self.threads and not self.caller_runs)
-            run_here = self._claim_caller_run()
+            caller_runs = self.caller_runs or (run_here and self.threads)
+            self._deliver(None, [(s, packet, ts)], out, wake=self.threads and not caller_runs)
+            run_here = self._claim_caller_run(caller_runs)
         if out:
             self._notify(out)
         if run_here:
@@ -889,11 +891,11 @@ class Scheduler:
                     self.lock.acquire()
                     self._leave(light)
 
-    def _claim_caller_run(self) -> bool:
+    def _claim_caller_run(self, caller_runs: bool) -> bool:
         """Whether the caller's thread runs the work it just made ready (lock held; claims the slot if so)."""
-        if (not self.caller_runs or self.running or not self.ready or self.stopping
+        if (not caller_runs or self.running or not self.ready or self.stopping
                 or getattr(self._local, "busy", False) or not _caller_may_run(self.ready[0])):
-            if self.caller_runs:
+            if caller_runs:
                 self._wake_workers()
             return False
         self.running += 1  # the caller counts as a thread running light work: no worker takes light nodes now

@@ -20,6 +20,13 @@ due within ``LINGER_S / 2`` (input queued, short calls) the items wait to go tog
 once the producer has no more input, the oldest waited ``LINGER_S``, ``MAX_BATCH`` are waiting, or one more would
 use the edge's last credit. An idle edge (lock-step traffic, a graph input) never waits.
 
+Two takers, one rule (edges into the driver): the driver's long poll and the reply of a driver -> group push
+(piggyback: the reply carries what the group has ready for the driver, so a lock-step round trip is one call) both
+take through ``Outbox.take``. A push that waits for its reply's items *claims* the edge for a bounded time
+(``claim``, at most ``REPLY_WAIT_S``): meanwhile a long poll leaves the items to it. Batches of one edge then
+arrive by two paths in any order: the driver's ``Inbox`` (``reorder=True``) keeps an early batch until the ones
+before it arrive (``settle``: the transport says none can still come; what is missing then was lost).
+
 No Ray here either: the transports (``actor.py``) move lists of items between an outbox and an inbox.
 """
 
@@ -44,6 +51,7 @@ MAX_BATCH = 256  # items per transfer: an int stream is not one call per packet
 LATENCY_SAMPLES = 4096
 WAIT_SLICE_S = 0.05  # blocking waits wake this often to notice an abort
 LINGER_S = 0.02  # the longest a busy producer's items wait to travel together (see the module docstring)
+REPLY_WAIT_S = 0.001  # the longest a push waits for what it sets off, to carry it back in its reply (piggyback)
 
 
 def payload_bytes(payload: Any) -> int:
@@ -84,6 +92,9 @@ class Outbox:
         self.on_ready: Callable[[], None] | None = None  # the transport: items were queued (called unlocked)
         self.more_coming: Callable[[], bool] | None = None  # linger hint: the producer's next output is due soon
         self.held = 0  # times the items queued were kept back for the next one (linger)
+        self.piggybacked = 0  # batches taken for a push reply (the rest of ``batches`` went by the long poll)
+        self.claims = 0  # push replies waiting to carry this edge's next items: a long poll leaves them...
+        self.claimed_until = 0.0  # ...until then at the latest (monotonic s): a claim never holds items for long
 
     # ---- producer side (engine worker threads) ------------------------------------------------------------
     def space(self) -> bool:
@@ -154,10 +165,16 @@ class Outbox:
             self.cond.notify_all()
 
     def _wake_taker_locked(self) -> None:
-        """After a put: wake a waiting ``take`` unless the items linger; the first item always wakes it, so that a
-        long poll waits out the linger from that item's age rather than its own whole timeout."""
+        """After a put: wake a waiting ``take`` unless the items linger or a reply claims them (``release`` wakes it
+        then); the first item always wakes it, so that a long poll waits out the linger from that item's age
+        rather than its own whole timeout."""
+        if self._claimed_locked():
+            return
         if len(self.items) == 1 or not self._hold_locked():
             self.cond.notify_all()
+
+    def _claimed_locked(self) -> bool:
+        return self.claims > 0 and time.monotonic() < self.claimed_until
 
     def _hold_locked(self) -> bool:
         """Whether the queued items should wait for the producer's next output (linger; lock held)."""
@@ -171,19 +188,46 @@ class Outbox:
         return self.more_coming()
 
     # ---- transport side -------------------------------------------------------------------------------------
-    def take(self, timeout: float) -> list[tuple]:
-        """Up to ``MAX_BATCH`` items, waiting up to ``timeout`` s for the first one, or for a linger to end
-        ([] on timeout or abort; with ``timeout`` 0, also while the items linger)."""
+    def claim(self, seconds: float) -> None:
+        """A push reply will take this edge's items within ``seconds``: until then (or ``release``) a long poll
+        leaves them. Bounded, so a claim whose push is held up (back-pressure) cannot stop the edge."""
         with self.cond:
-            if not self.aborted and timeout > 0:
+            self.claims += 1
+            self.claimed_until = max(self.claimed_until, time.monotonic() + seconds)
+
+    def release(self) -> None:
+        """The claiming reply has taken what it carries; a long poll may take what came after."""
+        with self.cond:
+            self.claims -= 1
+            if self.claims == 0:
+                self.claimed_until = 0.0
+                if self.items:  # what the reply left (or what came after it) is the long poll's now
+                    self.cond.notify_all()
+
+    def take(self, timeout: float, reply: bool = False) -> list[tuple]:
+        """Up to ``MAX_BATCH`` items, waiting up to ``timeout`` s for the first one ([] on timeout or abort). Items
+        that may not go yet (a linger; a claim by a reply, for a long poll) are waited out, however long
+        ``timeout`` (both are bounded); with ``timeout`` 0 they are left ([]). ``reply``: taken for a push reply
+        (piggyback; counted in ``piggybacked``)."""
+        with self.cond:
+            deadline = time.monotonic() + timeout
+            while not self.aborted:
                 if not self.items:
-                    self.cond.wait(timeout)
-                if self.items and self._hold_locked():
-                    age = (time.time_ns() - self.items[0][3]) / 1e9
-                    self.cond.wait(max(0.0, min(timeout, LINGER_S - age)))
-            if self.aborted:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        break
+                    self.cond.wait(left)
+                elif timeout <= 0:
+                    break
+                elif not reply and self._claimed_locked():
+                    self.cond.wait(self.claimed_until - time.monotonic())
+                elif self._hold_locked():
+                    self.cond.wait(max(0.0, LINGER_S - (time.time_ns() - self.items[0][3]) / 1e9))
+                else:
+                    break
+            if self.aborted or not self.items or (not reply and self._claimed_locked()):
                 return []
-            if timeout <= 0 and self._hold_locked():
+            if self._hold_locked():
                 self.held += 1
                 return []
             batch = []
@@ -195,6 +239,7 @@ class Outbox:
                 self.unacked += len(batch)
             if batch:
                 self.batches += 1
+                self.piggybacked += reply
             return batch
 
     def ack(self, n: int, lost: int = 0) -> None:
@@ -216,65 +261,115 @@ class Outbox:
             return {"stream": self.edge.stream, "from": self.edge.src, "to": self.edge.dst,
                     "policy": self.edge.policy, "capacity": self.edge.capacity, "packets": self.packets,
                     "bytes": self.bytes, "drops": self.drops, "bounds": self.bounds, "batches": self.batches,
-                    "lost": self.lost, "waiting": len(self.items), "in_transit": self.unacked, "held": self.held}
+                    "lost": self.lost, "waiting": len(self.items), "in_transit": self.unacked, "held": self.held,
+                    "piggybacked": self.piggybacked}
 
 
 class Inbox:
-    """Feeds one bridge edge into the receiving part's graph, checking order (per-sender seq, timestamps)."""
+    """Feeds one bridge edge into the receiving part's graph, checking order (per-sender seq, timestamps).
 
-    def __init__(self, edge: Edge, graph: Any, set_bound: Callable[[str, int], None] | None) -> None:
+    ``reorder``: the edge's batches come by more than one path (the driver's: long poll and push replies), so one
+    may arrive before the batches it follows; it waits in ``early`` until they arrive, or until the transport
+    calls ``settle`` (no transfer that could bring them is still under way: they were lost). With one path in
+    order (pushes, one in flight) a batch that skips seqs means they were lost, at once.
+    """
+
+    def __init__(self, edge: Edge, graph: Any, set_bound: Callable[[str, int], None] | None,
+                 reorder: bool = False) -> None:
         self.edge = edge
         self.graph = graph
         self.set_bound = set_bound  # None until the engine has Graph.set_input_bound
+        self.reorder = reorder
         self.lock = threading.Lock()
         self.incarnation: str | None = None
         self.next_seq = 1
+        self.early: dict[int, list[tuple]] = {}  # reorder: first seq -> a batch waiting for the ones before it
         self.last_ts = -(2**63)
         self.closed = False
-        self.received = self.gaps = self.duplicates = self.discarded = 0
+        self.received = self.gaps = self.duplicates = self.discarded = self.reordered = 0
         self.latencies_ns: deque[int] = deque(maxlen=LATENCY_SAMPLES)
 
-    def deliver(self, incarnation: str, batch: list[tuple], aborted: Callable[[], bool]) -> int:
-        """Feed ``batch`` into the graph; returns how many items were accepted. Waits (in short slices, until
-        ``aborted()``) while the engine's queue is full: that wait is the back-pressure the sender's credit sees.
-        Raises the graph's ``GraphError`` if the receiving graph failed."""
+    def deliver(self, incarnation: str, batch: list[tuple], aborted: Callable[[], bool],
+                run_here: bool = False) -> int:
+        """Feed ``batch`` (and the early batches it lets go) into the graph, in seq order. Returns the credit the
+        sender gets back: items accepted, discarded after a stop, or counted lost before them (a dead sender's
+        are not counted: its successor starts with all its credit). Waits (in short slices, until ``aborted()``)
+        while the engine's queue is full: that wait is the back-pressure the sender's credit sees. Raises the
+        graph's ``GraphError`` if the receiving graph failed. ``run_here``: the packets' light consumers may run
+        in this thread (``Graph.add_packet``)."""
         with self.lock:
             if incarnation != self.incarnation:  # a new sender (first batch, or its actor restarted)
-                self.incarnation, self.next_seq = incarnation, batch[0][0] if batch else 1
-            accepted = 0
-            for seq, ts, kind, payload, put_ns in batch:
-                if seq < self.next_seq:
-                    self.duplicates += 1
-                    continue
-                if seq > self.next_seq:
-                    self.gaps += seq - self.next_seq  # items that never came (lost on the way)
-                self.next_seq = seq + 1
-                if self.closed:
-                    self.discarded += 1  # arrived after the part was stopped
-                    accepted += 1
-                    continue
-                if kind == PACKET:
-                    if ts < self.last_ts:
-                        raise GraphError(f"bridge '{self.edge.id}': packet at {Timestamp(ts)} arrived after one at "
-                                         f"{Timestamp(self.last_ts)} (seq {seq}); the transport reordered it",
-                                         node=self.edge.dst, timestamp=Timestamp(ts), phase="bridge")
-                    self._add(ts, payload, aborted)
-                    self.last_ts = ts + 1
-                    self.received += 1
-                    self.latencies_ns.append(time.time_ns() - put_ns)
-                elif ts >= DONE_US:
-                    self.graph.close_input(self.edge.stream)
-                    self.closed = True
-                elif self.set_bound is not None and ts > self.last_ts:
-                    self.set_bound(self.edge.stream, ts)
-                    self.last_ts = ts
-                accepted += 1
-            return accepted
+                self._settle_locked(aborted)  # what the old one still owed never comes
+                # a sender's seqs start at 1; a receiver that starts mid-stream (it restarted) takes the first it
+                # sees, but only where batches come in order
+                first = batch[0][0] if batch else 1
+                self.incarnation, self.next_seq = incarnation, 1 if self.reorder else first
+            if not batch:
+                return 0
+            if self.reorder and batch[0][0] > self.next_seq:
+                self.early[batch[0][0]] = batch
+                self.reordered += 1
+                return 0
+            return self._feed_locked(batch, aborted, run_here) + self._feed_early_locked(aborted)
 
-    def _add(self, ts: int, payload: Any, aborted: Callable[[], bool]) -> None:
+    @property
+    def waiting_early(self) -> bool:
+        """Whether a batch waits for earlier ones (the transport then settles once none can still come)."""
+        return bool(self.early)
+
+    def settle(self, aborted: Callable[[], bool]) -> int:
+        """No transfer that could bring the batches the early ones wait for is still under way: feed the early
+        ones, counting the missing items as lost. Returns the credit, as ``deliver``."""
+        with self.lock:
+            return self._settle_locked(aborted)
+
+    def _settle_locked(self, aborted: Callable[[], bool]) -> int:
+        credit = 0
+        while self.early:
+            credit += self._feed_locked(self.early.pop(min(self.early)), aborted) + self._feed_early_locked(aborted)
+        return credit
+
+    def _feed_early_locked(self, aborted: Callable[[], bool]) -> int:
+        credit = 0
+        while self.next_seq in self.early:
+            credit += self._feed_locked(self.early.pop(self.next_seq), aborted)
+        return credit
+
+    def _feed_locked(self, batch: list[tuple], aborted: Callable[[], bool], run_here: bool = False) -> int:
+        credit = 0
+        for seq, ts, kind, payload, put_ns in batch:
+            if seq < self.next_seq:
+                self.duplicates += 1  # its credit came back with the first copy
+                continue
+            if seq > self.next_seq:
+                self.gaps += seq - self.next_seq  # items that never came (lost on the way)
+                credit += seq - self.next_seq
+            self.next_seq = seq + 1
+            credit += 1
+            if self.closed:
+                self.discarded += 1  # arrived after the part was stopped
+                continue
+            if kind == PACKET:
+                if ts < self.last_ts:
+                    raise GraphError(f"bridge '{self.edge.id}': packet at {Timestamp(ts)} arrived after one at "
+                                     f"{Timestamp(self.last_ts)} (seq {seq}); the transport reordered it",
+                                     node=self.edge.dst, timestamp=Timestamp(ts), phase="bridge")
+                self._add(ts, payload, aborted, run_here)
+                self.last_ts = ts + 1
+                self.received += 1
+                self.latencies_ns.append(time.time_ns() - put_ns)
+            elif ts >= DONE_US:
+                self.graph.close_input(self.edge.stream)
+                self.closed = True
+            elif self.set_bound is not None and ts > self.last_ts:
+                self.set_bound(self.edge.stream, ts)
+                self.last_ts = ts
+        return credit
+
+    def _add(self, ts: int, payload: Any, aborted: Callable[[], bool], run_here: bool) -> None:
         while True:
             try:
-                self.graph.add_packet(self.edge.stream, payload, ts, timeout=WAIT_SLICE_S)
+                self.graph.add_packet(self.edge.stream, payload, ts, timeout=WAIT_SLICE_S, run_here=run_here)
                 return
             except GraphTimeoutError:
                 if aborted():
@@ -291,5 +386,5 @@ class Inbox:
             return lat[min(len(lat) - 1, round(q * (len(lat) - 1)))] / 1000.0 if lat else 0.0
 
         return {"received": self.received, "seq_gaps": self.gaps, "duplicates": self.duplicates,
-                "discarded_after_stop": self.discarded,
+                "discarded_after_stop": self.discarded, "reordered": self.reordered,
                 "latency_us": {"p50": pct(0.5), "p99": pct(0.99), "max": lat[-1] / 1000.0 if lat else 0.0}}

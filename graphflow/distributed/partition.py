@@ -119,3 +119,17 @@ def partition(validated: ValidatedGraph, lossless: bool = False) -> dict[str, Pa
             options=spec.options, nodes=nodes, allow_imports=spec.allow_imports, groups={}, executor=None)
         out[name] = Part(name, validate(part_spec), ins, outs, spec.groups.get(name))
     return out
+
+
+def downstream_streams(graph: ValidatedGraph, stream: str) -> set[str]:
+    """The streams of ``graph`` that a packet on ``stream`` can lead to (through its nodes; ``stream`` included):
+    whether a push into a part can set off output on one of its bridges out."""
+    seen = {stream}
+    todo = [stream]
+    while todo:
+        for node, _ in graph.consumers.get(todo.pop(), []):
+            for out in graph.node(node).spec.outputs:
+                if out.stream not in seen:
+                    seen.add(out.stream)
+                    todo.append(out.stream)
+    return seen

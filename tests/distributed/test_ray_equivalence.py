@@ -127,6 +127,38 @@ def test_bounds_cross_the_bridge_so_a_join_fires_before_the_end(clean):
         graph.cancel()
 
 
+HOP = """
+input_streams: [x]
+output_streams: [y]
+groups: {far: {}}
+nodes:
+  - {name: echo, calculator: PassThrough, inputs: {IN: x}, outputs: {OUT: y}, group: far}
+"""
+
+
+def test_a_lock_step_round_trip_is_one_call(clean):
+    """Lock-step traffic (add a packet, wait for its output) through a group: each push's reply carries the
+    output back (piggyback), so the long poll brings nothing but DONE (and perhaps a few of the first outputs,
+    while the engine still probes whether PassThrough is light enough to run in the push's thread)."""
+    graph = ray_graph(HOP)
+    done = threading.Semaphore(0)
+    graph.observe("y", lambda p: done.release())
+    graph.start()
+    n = 60
+    try:
+        for t in range(n):
+            graph.add_packet("x", t, t)
+            assert done.acquire(timeout=20)
+        graph.wait_until_done(timeout=30)
+        y = graph.stats()["bridges"]["y-><driver>"]
+    finally:
+        graph.cancel()
+    assert y["received"] == n and y["seq_gaps"] == 0 and y["duplicates"] == 0
+    assert y["piggybacked"] >= n - 8, y  # taken for push replies in the group...
+    assert y["piggybacked_batches"] >= n - 8 and y["pulled_batches"] <= 9, y  # ...and so received in the driver
+    assert y["piggybacked_batches"] + y["pulled_batches"] == y["batches"]
+
+
 ROOT = Path(__file__).resolve().parents[2]
 VIDEO = ROOT.parent / "shared" / "data" / "hands" / "videos" / "hand_landmarker_test_video.mp4"
 FRAMES = 12

@@ -1,0 +1,295 @@
+"""Piggyback on bridges into the driver: a push's reply carries what the group has ready for the driver, so one
+edge's batches come by two paths (push replies and the long poll) in any order. No Ray here: the outbox, the
+inbox and the driver's transports run against a fake peer whose calls the test answers itself."""
+
+from __future__ import annotations
+
+import concurrent.futures
+import queue
+import threading
+import time
+
+import pytest
+
+from graphflow import Graph, GraphError
+from graphflow.config import load_graph
+from graphflow.distributed import DRIVER, partition
+from graphflow.distributed.actor import PartRunner
+from graphflow.distributed.bridge import DONE_US, PACKET, Inbox, Outbox
+from graphflow.distributed.partition import Edge, downstream_streams
+from graphflow.validate import validate
+
+HOP = {"input_streams": ["x"], "output_streams": ["y"], "groups": {"far": {}},
+       "nodes": [{"name": "echo", "calculator": "PassThrough", "inputs": {"IN": "x"}, "outputs": {"OUT": "y"},
+                  "group": "far"}]}
+
+
+def edge(capacity: int = 100) -> Edge:
+    return Edge("y", "far", DRIVER, "block", capacity)
+
+
+def receiving_graph() -> tuple[Graph, list[int]]:
+    """A node-less graph with input ``y`` observed: what the driver's part is for the HOP graph."""
+    graph = Graph.from_yaml({"input_streams": ["y"], "output_streams": ["y"], "nodes": []})
+    seen: list[int] = []
+    graph.observe("y", lambda p: seen.append(p.payload))
+    graph.start()
+    return graph, seen
+
+
+def never() -> bool:
+    return False
+
+
+def items(seqs: list[int]) -> list[tuple]:
+    """Bridge items with timestamp and payload = seq."""
+    return [(s, s, PACKET, s, time.time_ns()) for s in seqs]
+
+
+def test_batches_of_one_edge_from_two_paths_are_fed_in_seq_order_exactly_once():
+    graph, seen = receiving_graph()
+    try:
+        box = Inbox(edge(), graph, None, reorder=True)
+        assert box.deliver("g1", items([3, 4]), never) == 0  # early: waits for 1-2
+        assert box.deliver("g1", items([5]), never) == 0
+        assert seen == [] and box.waiting_early
+        assert box.deliver("g1", items([1, 2]), never) == 5  # lets the early ones go: all credit back
+        assert seen == [1, 2, 3, 4, 5] and not box.waiting_early
+        assert box.deliver("g1", items([3, 4]), never) == 0  # a second copy is not fed again
+        assert seen == [1, 2, 3, 4, 5]
+        st = box.stats()
+        assert (st["received"], st["seq_gaps"], st["duplicates"], st["reordered"]) == (5, 0, 2, 2)
+    finally:
+        graph.cancel()
+
+
+def test_a_real_gap_is_counted_once_nothing_can_still_bring_it_and_order_is_still_checked():
+    graph, seen = receiving_graph()
+    try:
+        box = Inbox(edge(), graph, None, reorder=True)
+        assert box.deliver("g1", items([1]), never) == 1
+        assert box.deliver("g1", items([4, 5]), never) == 0
+        assert box.settle(never) == 4  # 2-3 were lost: their credit comes back with 4-5's
+        assert seen == [1, 4, 5] and box.stats()["seq_gaps"] == 2
+        assert box.deliver("g1", items([2, 3]), never) == 0  # a late copy of what was counted lost: not fed
+        assert seen == [1, 4, 5]
+
+        once = Inbox(edge(), graph, None)  # one path in order (pushes): a skip is a loss at once
+        assert once.deliver("g1", [(1, 10, PACKET, 10, 0)], never) == 1
+        assert once.deliver("g1", [(3, 11, PACKET, 11, 0)], never) == 2
+        assert once.stats()["seq_gaps"] == 1
+        with pytest.raises(GraphError, match="reordered"):  # a timestamp going back is still an error
+            once.deliver("g1", [(4, 5, PACKET, 5, 0)], never)
+    finally:
+        graph.cancel()
+
+
+def test_a_restarted_sender_starts_at_seq_one_even_if_its_first_batch_comes_late():
+    graph, seen = receiving_graph()
+    try:
+        box = Inbox(edge(), graph, None, reorder=True)
+        box.deliver("g1", items([1, 2]), never)
+        box.deliver("g1", items([4]), never)  # 3 never comes: g1 died
+        assert box.deliver("g2", [(2, 20, PACKET, 20, 0)], never) == 0  # g2's first batch overtook its seq 1
+        assert seen == [1, 2, 4]  # g1's early batch went when g2 came (its gap counted)
+        assert box.deliver("g2", [(1, 19, PACKET, 19, 0)], never) == 2
+        assert seen == [1, 2, 4, 19, 20] and box.stats()["seq_gaps"] == 1
+    finally:
+        graph.cancel()
+
+
+def test_credits_add_up_when_batches_go_by_both_paths_in_any_order():
+    """A producer against a 4-item credit, its items taken alternately by a reply and a long poll and delivered
+    in reverse pairs: every credit comes back, the edge never holds more than its credit, nothing is lost."""
+    graph, seen = receiving_graph()
+    try:
+        out, inbox = Outbox(edge(capacity=4)), Inbox(edge(capacity=4), graph, None, reorder=True)
+        held: list[list[tuple]] = []
+        for ts in range(40):
+            assert len(out.items) + out.unacked < 4 or ts == 0
+            out.put_packet(ts, ts)
+            batch = out.take(0.0, reply=ts % 2 == 0)
+            held.append(batch)
+            if len(held) == 2:  # the second batch arrives first
+                for b in reversed(held):
+                    out.ack(inbox.deliver("g1", b, never))
+                held.clear()
+            assert len(out.items) + out.unacked <= 4
+        assert out.unacked == 0 and seen == list(range(40))
+        assert out.stats()["piggybacked"] == 20 and out.stats()["batches"] == 40
+    finally:
+        graph.cancel()
+
+
+def test_a_long_poll_leaves_claimed_items_to_the_reply():
+    box = Outbox(edge())
+    got: list[list[tuple]] = []
+    poll = threading.Thread(target=lambda: got.append(box.take(5.0)))
+    poll.start()
+    box.claim(5.0)
+    box.put_packet(0, 0)
+    time.sleep(0.05)
+    assert not got  # the long poll saw nothing it may take
+    assert [item[1] for item in box.take(0.0, reply=True)] == [0]
+    box.release()
+    box.put_packet(1, 1)  # after the claim: the long poll's
+    poll.join(5.0)
+    assert [[item[1] for item in batch] for batch in got] == [[1]]
+    assert box.piggybacked == 1 and box.batches == 2
+
+
+def test_a_claim_never_holds_items_past_its_bound():
+    """A reply that never comes to take them (its push held up) keeps them from the long poll only so long."""
+    box = Outbox(edge())
+    box.claim(0.05)
+    box.put_packet(0, 0)
+    start = time.monotonic()
+    assert [item[1] for item in box.take(5.0)] == [0]
+    assert time.monotonic() - start < 2.0
+
+
+class FakeMethod:
+    """``peer.method.remote(message)``: records the call; the test answers it through the returned future."""
+
+    def __init__(self) -> None:
+        self.calls: queue.Queue = queue.Queue()
+
+    def remote(self, message: tuple) -> FakeRef:
+        ref = FakeRef()
+        self.calls.put((message, ref.fut))
+        return ref
+
+    def next(self) -> tuple[tuple, concurrent.futures.Future]:
+        return self.calls.get(timeout=5.0)
+
+
+class FakeRef:
+    def __init__(self) -> None:
+        self.fut: concurrent.futures.Future = concurrent.futures.Future()
+
+    def future(self) -> concurrent.futures.Future:
+        return self.fut
+
+
+class FakeGroup:
+    incarnation = "g1"
+
+    def __init__(self) -> None:
+        self.push, self.pull = FakeMethod(), FakeMethod()
+
+
+def wait_for(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.005)
+
+
+def test_the_driver_feeds_push_replies_and_long_polls_in_order_and_returns_their_credit():
+    """The driver's real transports (Pusher, Puller) against a fake group: a reply that overtakes the long poll
+    waits for it; the credit of both goes back with the next push or poll; an early batch whose predecessor
+    nothing under way can bring settles as a counted gap."""
+    far = FakeGroup()
+    driver = PartRunner(partition(validate(load_graph(HOP)))[DRIVER])
+    seen: list[int] = []
+    driver.graph.observe("y", lambda p: seen.append(p.payload))
+    driver.start({}, peers={"far": far})
+    try:
+        (edge_id, ack, ack_for, _), poll1 = far.pull.next()
+        assert (edge_id, ack, ack_for) == ("y-><driver>", 0, None)
+
+        driver.graph.add_packet("x", 10, 10)
+        (edge_id, _, batch, credit, credit_for), push1 = far.push.next()
+        assert edge_id == "x->far" and [it[1] for it in batch] == [10] and credit == {"y-><driver>": 0}
+        push1.set_result((1, "g1", {"y-><driver>": [(2, 11, PACKET, 11, 0)]}))  # overtook seq 1 (in the poll)
+        time.sleep(0.05)
+        assert seen == []
+        poll1.set_result(("g1", [(1, 10, PACKET, 10, 0)]))
+        wait_for(lambda: seen == [10, 11])
+
+        (_, ack, ack_for, _), poll2 = far.pull.next()  # the poll came back: the next one carries the credit
+        assert (ack, ack_for) == (2, "g1")
+        driver.graph.add_packet("x", 12, 12)
+        (_, _, _, credit, credit_for), push2 = far.push.next()
+        push2.set_result((1, "g1", {"y-><driver>": [(3, 12, PACKET, 12, 0)]}))
+        wait_for(lambda: seen == [10, 11, 12])
+        driver.graph.add_packet("x", 13, 13)
+        (_, _, _, credit, credit_for), push3 = far.push.next()
+        assert (credit, credit_for) == ({"y-><driver>": 1}, "g1")  # the reply's credit rides the next push
+
+        push3.set_result((1, "g1", {"y-><driver>": [(5, 14, PACKET, 14, 0)]}))  # seq 4 lost: poll2 is under way
+        time.sleep(0.05)
+        assert seen == [10, 11, 12]
+        poll2.set_result(("g1", []))  # the last transfer that could bring seq 4 came empty
+        wait_for(lambda: seen == [10, 11, 12, 14])
+        stats = driver.stats()["inboxes"]["y-><driver>"]
+        assert (stats["seq_gaps"], stats["reordered"], stats["piggybacked_batches"], stats["pulled_batches"]) \
+            == (1, 2, 3, 1)
+
+        (_, ack, ack_for, _), poll3 = far.pull.next()
+        assert (ack, ack_for) == (2, "g1")  # seq 4 (lost) and 5
+        poll3.set_result(("g1", [(6, DONE_US, 1, None, 0)]))  # DONE closes the edge
+        (_, ack, ack_for, timeout), _ = far.pull.next()  # the last credit, fire and forget
+        assert (ack, ack_for, timeout) == (1, "g1", 0.0)
+    finally:
+        driver.cancel()
+
+
+def test_a_push_from_the_driver_replies_with_what_it_sets_off():
+    """The group side, called directly: a push into an idle part runs the PassThrough in its own thread and its
+    reply carries the output; the credit it brings is counted."""
+    far = PartRunner(partition(validate(load_graph(HOP)))["far"])
+    far.start({}, peers={})
+    try:
+        replies = []
+        for seq in range(1, 21):
+            credit = {"y-><driver>": 1} if seq > 1 else {}
+            accepted, incarnation, carried = far.push(("x->far", "d1", [(seq, seq, PACKET, seq, 0)], credit,
+                                                       far.incarnation))
+            replies.append([it[1] for it in carried.get("y-><driver>", [])])
+        assert accepted == 1 and incarnation == far.incarnation
+        assert sum(replies, []) == list(range(1, 21))
+        assert replies[-5:] == [[seq] for seq in range(16, 21)]  # once the engine trusts PassThrough to be light
+        out = far.outboxes["y-><driver>"].stats()
+        assert out["piggybacked"] == out["batches"] and out["in_transit"] == 1  # the last one's credit is owed
+    finally:
+        far.cancel()
+
+
+def test_only_pushes_that_can_reach_the_driver_wait_for_a_reply():
+    spec = load_graph({
+        "input_streams": ["x", "w"], "output_streams": ["y"], "groups": {"g": {}},
+        "nodes": [{"name": "a", "calculator": "PassThrough", "inputs": {"IN": "x"}, "outputs": {"OUT": "m"},
+                   "group": "g"},
+                  {"name": "b", "calculator": "PassThrough", "inputs": {"IN": "m"}, "outputs": {"OUT": "y"},
+                   "group": "g"},
+                  {"name": "c", "calculator": "PassThrough", "inputs": {"IN": "w"}, "outputs": {"OUT": "v"},
+                   "group": "g"}]})
+    part = partition(validate(spec))["g"]
+    assert downstream_streams(part.graph, "x") == {"x", "m", "y"}
+    assert downstream_streams(part.graph, "w") == {"w", "v"}
+    runner = PartRunner(part)
+    try:
+        assert [b.edge.id for b in runner.replies_for["x->g"]] == ["y-><driver>"]
+        assert runner.replies_for["w->g"] == []
+    finally:
+        runner.graph.cancel()
+
+
+def test_a_packet_added_with_run_here_runs_its_light_consumer_in_the_caller():
+    graph = Graph.from_yaml(HOP | {"groups": {}, "nodes": [{**HOP["nodes"][0], "group": None}]}, caller_runs=False)
+    where: list[str] = []
+    graph.observe("y", lambda p: where.append(threading.current_thread().name))
+    graph.start()
+    try:
+        for ts in range(12):  # past the engine's probe calls, after which PassThrough counts as light
+            graph.add_packet("x", ts, ts)
+            assert graph.wait_idle(5.0)
+        where.clear()
+        assert graph.is_idle()
+        graph.add_packet("x", 12, 12, run_here=True)
+        assert where == [threading.current_thread().name]  # done before add_packet returned, in this thread
+        graph.add_packet("x", 13, 13)
+        assert graph.wait_idle(5.0) and where[-1] != threading.current_thread().name
+    finally:
+        graph.wait_until_done(timeout=10)

@@ -43,8 +43,8 @@ from ray.exceptions import GetTimeoutError, RayActorError
 
 from ..errors import GraphError, GraphTimeoutError
 from ..graph import Graph
-from ..timestamp import Timestamp
-from .bridge import DONE_US, LINGER_S, PACKET, REPLY_WAIT_S, WAIT_SLICE_S, BridgeAborted, Inbox, Outbox
+from ..timestamp import DONE_US, Timestamp
+from .bridge import LINGER_S, PACKET, REPLY_WAIT_S, WAIT_SLICE_S, BridgeAborted, Inbox, Outbox
 from .partition import DRIVER, Part, downstream_streams
 
 JOIN_TIMEOUT_S = 5.0

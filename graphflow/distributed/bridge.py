@@ -42,11 +42,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import GraphError, GraphTimeoutError
-from ..timestamp import Timestamp
+from ..timestamp import DONE_US, UNSET_US, Timestamp
 from .partition import Edge
 
 PACKET, BOUND = 0, 1
-DONE_US = 2**63 - 1
 MAX_BATCH = 256  # items per transfer: an int stream is not one call per packet
 LATENCY_SAMPLES = 4096
 WAIT_SLICE_S = 0.05  # blocking waits wake this often to notice an abort
@@ -88,7 +87,7 @@ class Outbox:
         self.done = False  # DONE is queued: nothing more may be put
         self.aborted = False
         self.packets = self.bytes = self.drops = self.bounds = self.batches = self.lost = 0
-        self.last_bound = -(2**63)
+        self.last_bound = UNSET_US
         self.on_ready: Callable[[], None] | None = None  # the transport: items were queued (called unlocked)
         self.more_coming: Callable[[], bool] | None = None  # linger hint: the producer's next output is due soon
         self.held = 0  # times the items queued were kept back for the next one (linger)
@@ -284,7 +283,7 @@ class Inbox:
         self.incarnation: str | None = None
         self.next_seq = 1
         self.early: dict[int, list[tuple]] = {}  # reorder: first seq -> a batch waiting for the ones before it
-        self.last_ts = -(2**63)
+        self.last_ts = UNSET_US
         self.closed = False
         self.received = self.gaps = self.duplicates = self.discarded = self.reordered = 0
         self.latencies_ns: deque[int] = deque(maxlen=LATENCY_SAMPLES)

@@ -30,7 +30,7 @@ from ..config import GraphSpec, load_graph
 from ..errors import ConfigError, GraphError, GraphflowError, GraphTimeoutError
 from ..packet import Packet
 from ..poller import OutputPoller
-from ..timestamp import Timestamp
+from ..timestamp import DONE_US, Timestamp
 from ..validate import ValidatedGraph, validate
 from .actor import JOIN_TIMEOUT_S, GroupActor, PartRunner
 from .partition import DRIVER, partition
@@ -329,7 +329,7 @@ class RayGraph:
         self._check_running("close_input")
         self.driver.graph.close_input(stream)
         for box in self.driver.by_stream.get(stream, []):
-            box.put_bound(2**63 - 1)
+            box.put_bound(DONE_US)
         self._closed_inputs.add(stream)
 
     def close_all_inputs(self) -> None:

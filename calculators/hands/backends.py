@@ -23,13 +23,15 @@ backend as ``batch_split`` describes; the outputs are the batched call's.
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 
 from graphflow.errors import GraphflowError
 
-from .batch_split import Outputs, PartPool, Started, call_in_parts
+from .batch_split import BACKGROUND, Outputs, PartPool, SplitCount, Started, call_in_parts
 
 Backend = Literal["torch", "onnxruntime", "openvino"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
@@ -56,6 +58,7 @@ class Runner(Protocol):
 
     backend: str
     requests: int
+    splits: SplitCount
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]: ...
 
@@ -81,14 +84,22 @@ def to_network_input(batch: np.ndarray) -> np.ndarray:
 
 
 class Pending:
-    """A network call in flight (``Runner.start``); ``result()`` waits for it and returns the outputs."""
+    """A network call in flight (``Runner.start``); ``result()`` waits for it and returns the outputs. ``done``
+    (optional) is called once the call is collected, or when the Pending is dropped uncollected."""
 
-    def __init__(self, wait: Any = None, outputs: tuple[np.ndarray, ...] | None = None) -> None:
-        self._wait, self._outputs = wait, outputs
+    def __init__(self, wait: Any = None, outputs: tuple[np.ndarray, ...] | None = None,
+                 done: Callable[[], None] | None = None) -> None:
+        self._wait, self._outputs, self._done = wait, outputs, done
+        if done is not None:
+            weakref.finalize(self, done)
 
     def result(self) -> tuple[np.ndarray, ...]:
         if self._outputs is None:
-            self._outputs = self._wait()
+            try:
+                self._outputs = self._wait()
+            finally:
+                if self._done is not None:
+                    self._done()
             self._wait = None
         return self._outputs
 
@@ -124,6 +135,7 @@ class OnnxRuntimeRunner:
     def __init__(self, onnx_path: str, num_threads: int = 1, pixels: bool = False, requests: int = 1) -> None:
         del pixels  # one session takes both input kinds (pixels are scaled in numpy)
         self.requests = requests
+        self.splits = SplitCount()
         self._pool = PartPool(requests - 1)
         ort = import_runtime("onnxruntime")
         opts = ort.SessionOptions()
@@ -136,7 +148,7 @@ class OnnxRuntimeRunner:
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
-        return call_in_parts(batch, self.requests, self._call, self._start_part)
+        return call_in_parts(batch, self.requests, self._call, self._start_part, self.splits)
 
     def _call(self, batch: np.ndarray, slot: int = 0) -> Outputs:
         del slot  # one session serves every thread
@@ -171,6 +183,7 @@ class OpenVinoRunner:
     def __init__(self, onnx_path: str, num_threads: int = 1, pixels: bool = False, requests: int = 1) -> None:
         ov = import_runtime("openvino")
         self.requests = requests
+        self.splits = SplitCount()
         self._core = ov.Core()
         self._model = self._core.read_model(onnx_path)
         # No CPU pinning: OpenVINO pins each compiled model's stream to a core of its choosing, and with one thread
@@ -212,14 +225,14 @@ class OpenVinoRunner:
         return req
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
-        return call_in_parts(batch, self.requests, self._call, self._start)
+        return call_in_parts(batch, self.requests, self._call, self._start, self.splits)
 
     def _call(self, batch: np.ndarray, slot: int) -> Outputs:
         req = self._submit(batch, slot)
         req.infer()
         return _outputs(req)
 
-    def _start(self, batch: np.ndarray, slot: int) -> Pending:
+    def _start(self, batch: np.ndarray, slot: int, done: Callable[[], None] | None = None) -> Pending:
         req = self._submit(batch, slot)
         req.start_async()
 
@@ -227,10 +240,17 @@ class OpenVinoRunner:
             req.wait()
             return _outputs(req)
 
-        return Pending(wait)
+        return Pending(wait, done=done)
 
     def start(self, batch: np.ndarray) -> Pending:
-        return self._start(batch, 0)
+        """The call started on OpenVINO's inference thread; it holds a core until collected (``BACKGROUND``: a
+        split batch meanwhile uses one request fewer)."""
+        done = BACKGROUND.started()
+        try:
+            return self._start(batch, 0, done)
+        except BaseException:
+            done()
+            raise
 
     def close(self) -> None:
         """Nothing to stop: OpenVINO owns its inference threads."""

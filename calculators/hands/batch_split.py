@@ -7,10 +7,13 @@ go as k = min(N, requests) parts, each part one inference on one thread, the par
 batch, so the result is the batched call's (bit for bit on that box; ``tests/hands/test_batch_split.py`` bounds it
 by 1e-6 for every backend).
 
-The rule, written once (``concurrent_requests``): split when each call runs on one thread (``num_threads == 1``,
-MediaPipe's setup) and more than one core is available; then up to one request per core (at most
-``MAX_REQUESTS``). With more threads per call the batch stays one call: the runtime already spreads it over cores.
-Only the landmark network gets batches of more than one (the palm detector runs on one frame).
+The rule, written once (``concurrent_requests``, ``free_requests``): split when each call runs on one thread
+(``num_threads == 1``, MediaPipe's setup) and more than one core is available; then up to one request per core (at
+most ``MAX_REQUESTS``), less one per network call started in the background and still running (``BACKGROUND``: the
+palm detector's call that runs beside the tracked hands' landmarks). With more threads per call the batch stays one
+call: the runtime already spreads it over cores. Measured on 2 cores (``benchmarks/hand_batch_split.py``): three
+single-thread calls at once (two crops beside a palm call) were 1.06-1.11x slower than the batch beside the palm
+call. Only the landmark network gets batches of more than one (the palm detector runs on one frame).
 
 Who runs a part (``backends.py``, ``model_runner.py``): OpenVINO, an infer request of its own on a model compiled
 with one stream of one thread per request (``start_async``, no Python thread); ONNX Runtime and torch, the calling
@@ -23,6 +26,7 @@ they compute).
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
@@ -58,6 +62,40 @@ def concurrent_requests(num_threads: int, cores: int | None = None) -> int:
     return min(cores, MAX_REQUESTS)
 
 
+class BackgroundCalls:
+    """The network calls started in the background (``Runner.start`` on OpenVINO) and not yet collected, counted
+    process-wide: each holds a core. ``started()`` counts one and returns its ``done`` (idempotent)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._running = 0
+
+    @property
+    def running(self) -> int:
+        return self._running
+
+    def started(self) -> Callable[[], None]:
+        with self._lock:
+            self._running += 1
+        finished = threading.Event()
+
+        def done() -> None:
+            with self._lock:
+                if not finished.is_set():
+                    finished.set()
+                    self._running -= 1
+
+        return done
+
+
+BACKGROUND = BackgroundCalls()  # the one count, for every runner of the process
+
+
+def free_requests(requests: int) -> int:
+    """The requests a split may use now: ``requests`` less the background calls running (at least 1)."""
+    return max(1, requests - BACKGROUND.running)
+
+
 def split_parts(n: int, requests: int) -> list[slice]:
     """The parts of a batch of ``n``: min(n, requests) consecutive slices, sizes differing by at most one (larger
     first), in batch order. One part (the whole batch) when ``requests`` is 1 or ``n`` <= 1."""
@@ -71,14 +109,24 @@ def split_parts(n: int, requests: int) -> list[slice]:
     return parts
 
 
+class SplitCount:
+    """How many calls of a runner ran as more than one part (``runner.splits.calls``; the landmark calculator
+    reports it as its ``split_batches`` counter)."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+
 def call_in_parts(batch: np.ndarray, requests: int, call: Callable[[np.ndarray, int], Outputs],
-                  start: Callable[[np.ndarray, int], Started]) -> Outputs:
+                  start: Callable[[np.ndarray, int], Started], count: SplitCount | None = None) -> Outputs:
     """The outputs of ``batch`` (N first), computed part by part at once: ``start(part, slot)`` for parts 2..k
     (slots 1..k-1), then ``call(part, 0)`` on the calling thread for the first, then the others' results;
-    concatenated in batch order. A batch of one part is a plain ``call(batch, 0)``."""
-    parts = split_parts(len(batch), requests)
+    concatenated in batch order. k = min(N, ``free_requests(requests)``); one part is a plain ``call(batch, 0)``."""
+    parts = split_parts(len(batch), free_requests(requests))
     if len(parts) == 1:
         return call(batch, 0)
+    if count is not None:
+        count.calls += 1
     started = [start(batch[part], slot) for slot, part in enumerate(parts[1:], 1)]
     results = [call(batch[parts[0]], 0), *(s.result() for s in started)]
     return tuple(np.concatenate(outs) for outs in zip(*results, strict=True))

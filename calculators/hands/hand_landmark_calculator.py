@@ -9,7 +9,6 @@ import numpy as np
 from calculators.types import HandLandmarks
 from graphflow import Calculator, Context, Input, Output, register_calculator
 
-from .batch_split import split_parts
 from .landmarks import decode_landmarks, handedness, project_landmarks, project_world_landmarks, remove_letterbox
 from .model_runner import HandModelCalculator
 
@@ -55,9 +54,10 @@ class HandLandmarkModelCalculator(HandModelCalculator):
             outs = [np.zeros((0, 63), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32)]
             outs.append(np.zeros((0, 63), np.float32))
         else:
-            if len(split_parts(n, self.model.requests)) > 1:
-                ctx.count("split_batches")  # run as concurrent single-thread requests (batch_split)
+            splits = self.model.splits.calls
             outs = [t.reshape(n, -1) for t in self.model(tensor)]
+            if self.model.splits.calls > splits:
+                ctx.count("split_batches")  # ran as concurrent single-thread requests (batch_split)
             outs[1], outs[2] = outs[1].reshape(n), outs[2].reshape(n)
         for tag, value in zip(("LANDMARKS", "PRESENCE", "HANDEDNESS", "WORLD_LANDMARKS"), outs, strict=True):
             ctx.emit(tag, value)

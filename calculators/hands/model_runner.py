@@ -28,7 +28,7 @@ from .backends import (
     check_backend,
     to_network_input,
 )
-from .batch_split import Outputs, PartPool, Started, call_in_parts, concurrent_requests
+from .batch_split import Outputs, PartPool, SplitCount, Started, call_in_parts, concurrent_requests
 
 COMPLEXITY_VARIANTS = {0: "lite", 1: "full"}
 
@@ -56,10 +56,11 @@ class ModelRunner:
         request_torch_threads(self, num_threads, name)  # process-wide: torch has one intra-op pool
         self.net = load()
         self.requests = requests
+        self.splits = SplitCount()
         self._pool = PartPool(requests - 1)
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
-        return call_in_parts(batch, self.requests, self._call, self._start_part)
+        return call_in_parts(batch, self.requests, self._call, self._start_part, self.splits)
 
     def _call(self, batch: np.ndarray, slot: int = 0) -> Outputs:
         import torch

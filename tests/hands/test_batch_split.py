@@ -14,7 +14,7 @@ from test_backends import worst_difference
 from test_parity_litert import model_inputs
 
 from calculators.hands import batch_split
-from calculators.hands.backends import BACKENDS
+from calculators.hands.backends import BACKENDS, Pending
 from calculators.hands.model_runner import make_runner
 
 SPLIT_BOUND = 1e-6
@@ -70,3 +70,31 @@ def test_close_stops_the_part_threads(photo_pixels: np.ndarray, backend: str) ->
     assert part_threads() == before + 1
     runner.close()
     assert part_threads() == before
+
+
+def test_a_background_call_takes_a_request_from_the_split() -> None:
+    """While a call started in the background runs (the palm call beside the tracked hands), a 2-crop batch on 2
+    requests is one call; once it is collected, or dropped uncollected, the batch splits again."""
+    started: list[int] = []
+
+    def call(part: np.ndarray, slot: int) -> tuple[np.ndarray, ...]:
+        return (part * 2,)
+
+    def start(part: np.ndarray, slot: int) -> Pending:
+        started.append(slot)
+        return Pending(outputs=call(part, slot))
+
+    batch = np.arange(4.0).reshape(2, 2)
+    running = batch_split.BACKGROUND.running
+    background = Pending(lambda: (), done=batch_split.BACKGROUND.started())
+    assert batch_split.BACKGROUND.running == running + 1
+    np.testing.assert_array_equal(batch_split.call_in_parts(batch, 2, call, start)[0], batch * 2)
+    assert started == []
+    background.result()
+    background.result()  # collected twice: counted down once
+    assert batch_split.BACKGROUND.running == running
+    np.testing.assert_array_equal(batch_split.call_in_parts(batch, 2, call, start)[0], batch * 2)
+    assert started == [1]
+    dropped = Pending(lambda: (), done=batch_split.BACKGROUND.started())
+    del dropped
+    assert batch_split.BACKGROUND.running == running

@@ -16,7 +16,8 @@ stats (last run), their sum, and the rest of the frame time (``engine_and_facade
 delivery, the facade's poller; the lead's engine concern, issue 10). With the palm call in flight during the
 tracked landmark pass, ``palm_detection/palm_model`` is the cost of starting it and ``palm_detection/palm_decode``
 includes what was left to wait for. The thread budget is written out: each network runs on ``--num-threads``
-threads of its own runtime (1 = MediaPipe's setup), OpenCV on 1, everything else on the calling thread.
+threads of its own runtime (1 = MediaPipe's setup), OpenCV on 1, everything else on the calling thread; a batch of
+several hand crops runs as concurrent single-thread requests (``calculators/hands/batch_split.py``).
 MediaPipe decodes the 1280x720 clip from an mp4 written into ``$GRAPHFLOW_HOME/bench``
 (its own OpenCV; speed only, the agreement tests use frames decoded here). MediaPipe and ours alternate frame by
 frame (``hand_tracking_anchor_worker.py`` holds MediaPipe's solution in its own process: it processes frame i, then
@@ -50,6 +51,7 @@ sys.path.insert(0, str(ROOT))
 
 from benchmarks.hand_clips import IMAGES, VIDEO, clip_720p, image_frames, video_frames, write_video  # noqa: E402
 from calculators.hands.backends import BACKENDS, DEFAULT_BACKEND  # noqa: E402
+from calculators.hands.batch_split import available_cores, concurrent_requests  # noqa: E402
 from calculators.model_store import home  # noqa: E402
 from calculators.solutions import Hands  # noqa: E402
 
@@ -94,6 +96,8 @@ def stage_breakdown(nodes: dict[str, Any], frames: int, frame_ms_mean: float) ->
             lat = node["latency_us"]
             stages[name] = {"ms_p50": round(lat["p50"] / 1000.0, 3), "ms_mean": round(lat["mean"] / 1000.0, 3),
                             "calls_per_frame": round(calls / frames, 2)}
+            if node.get("counters"):
+                stages[name]["counters"] = dict(node["counters"])
     in_nodes = sum(s["ms_mean"] * s["calls_per_frame"] for s in stages.values())
     return {"nodes": stages, "frame_ms_mean": round(frame_ms_mean, 2), "nodes_ms_per_frame": round(in_nodes, 2),
             "engine_and_facade_ms_per_frame": round(frame_ms_mean - in_nodes, 2)}
@@ -247,6 +251,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             "overlap": "openvino: the palm detector's call runs on its own inference thread while the calling "
                        "thread runs the landmark pass over the tracked ROIs (frames that detect and track at once: "
                        "at most 2 cores, one per network); every other frame is sequential",
+            "landmark_batches": f"a batch of N >= 2 hand crops runs as min(N, {concurrent_requests(a.num_threads)}) "
+                                "requests of one thread each, at the same time (calculators/hands/batch_split.py; "
+                                "1 = one call for the whole batch)",
+            "cores_available": available_cores(),
             "mediapipe": "its default solutions.hands setup: XNNPACK, one thread per network",
         },
         "runs": a.runs,

@@ -14,18 +14,24 @@ one process (``benchmarks/hand_models.py``; 2-core AMD EPYC, 2026-12-01), OpenVI
 landmarks 0.92-0.99x, ONNX Runtime 1.22-1.77x, torch 2.05-3.11x. OpenVINO is therefore ``DEFAULT_BACKEND``, and
 the README's install brings it. torch stays the reference, the training path and the path for CUDA.
 
-Threads: ``num_threads`` is per network for ONNX Runtime and OpenVINO (each network its own pool, as MediaPipe's
-XNNPACK interpreters); for torch it goes through ``calculators.common.torch_threads`` (one process-wide pool).
-0 means the runtime's default (all cores).
+Threads: ``num_threads`` is per network call for ONNX Runtime and OpenVINO (each network its own pool, as
+MediaPipe's XNNPACK interpreters); for torch it goes through ``calculators.common.torch_threads`` (one process-wide
+pool). 0 means the runtime's default (all cores). ``requests`` (``batch_split.concurrent_requests``, the landmark
+network only): a batch of several crops runs as that many single-thread calls at once instead of one call, each
+backend as ``batch_split`` describes; the outputs are the batched call's.
 """
 
 from __future__ import annotations
 
+import weakref
+from collections.abc import Callable
 from typing import Any, Literal, Protocol, get_args
 
 import numpy as np
 
 from graphflow.errors import GraphflowError
+
+from .batch_split import BACKGROUND, Outputs, PartPool, SplitCount, Started, call_in_parts
 
 Backend = Literal["torch", "onnxruntime", "openvino"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
@@ -45,14 +51,20 @@ class Runner(Protocol):
     batch: (N, 3, S, S) float32 in the network's value range, or (N, S, S, 3) uint8 pixels (``ImageToTensor``
     with ``output: uint8``), which the runner scales to [0, 1] itself (OpenVINO inside the compiled model). N >= 1.
     ``runner.start(batch)`` starts the same call and returns a ``Pending`` whose ``result()`` gives the outputs:
-    OpenVINO runs it on its own inference thread meanwhile; the others compute it at once.
+    OpenVINO runs it on its own inference thread meanwhile; the others compute it at once. ``requests``: how
+    many single-thread calls a batch of several is split into (``batch_split``; 1 = one call). ``close()`` stops
+    the runner's worker threads, if any.
     """
 
     backend: str
+    requests: int
+    splits: SplitCount
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]: ...
 
     def start(self, batch: np.ndarray) -> Pending: ...
+
+    def close(self) -> None: ...
 
 
 def is_pixel_batch(batch: np.ndarray) -> bool:
@@ -72,14 +84,22 @@ def to_network_input(batch: np.ndarray) -> np.ndarray:
 
 
 class Pending:
-    """A network call in flight (``Runner.start``); ``result()`` waits for it and returns the outputs."""
+    """A network call in flight (``Runner.start``); ``result()`` waits for it and returns the outputs. ``done``
+    (optional) is called once the call is collected, or when the Pending is dropped uncollected."""
 
-    def __init__(self, wait: Any = None, outputs: tuple[np.ndarray, ...] | None = None) -> None:
-        self._wait, self._outputs = wait, outputs
+    def __init__(self, wait: Any = None, outputs: tuple[np.ndarray, ...] | None = None,
+                 done: Callable[[], None] | None = None) -> None:
+        self._wait, self._outputs, self._done = wait, outputs, done
+        if done is not None:
+            weakref.finalize(self, done)
 
     def result(self) -> tuple[np.ndarray, ...]:
         if self._outputs is None:
-            self._outputs = self._wait()
+            try:
+                self._outputs = self._wait()
+            finally:
+                if self._done is not None:
+                    self._done()
             self._wait = None
         return self._outputs
 
@@ -107,12 +127,16 @@ def import_runtime(backend: str) -> Any:
 
 
 class OnnxRuntimeRunner:
-    """The exported network in an ONNX Runtime CPU session with ``num_threads`` intra-op threads."""
+    """The exported network in an ONNX Runtime CPU session with ``num_threads`` intra-op threads; the parts of a
+    split batch run on the calling thread and ``requests - 1`` pool threads (the session is safe to share)."""
 
     backend = "onnxruntime"
 
-    def __init__(self, onnx_path: str, num_threads: int = 1, pixels: bool = False) -> None:
+    def __init__(self, onnx_path: str, num_threads: int = 1, pixels: bool = False, requests: int = 1) -> None:
         del pixels  # one session takes both input kinds (pixels are scaled in numpy)
+        self.requests = requests
+        self.splits = SplitCount()
+        self._pool = PartPool(requests - 1)
         ort = import_runtime("onnxruntime")
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = num_threads
@@ -124,15 +148,28 @@ class OnnxRuntimeRunner:
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
+        return call_in_parts(batch, self.requests, self._call, self._start_part, self.splits)
+
+    def _call(self, batch: np.ndarray, slot: int = 0) -> Outputs:
+        del slot  # one session serves every thread
         return tuple(self.session.run(None, {self.input_name: to_network_input(batch)}))
+
+    def _start_part(self, batch: np.ndarray, slot: int) -> Started:
+        return self._pool.submit(self._call, batch, slot)
 
     def start(self, batch: np.ndarray) -> Pending:
         return Pending(outputs=self(batch))
 
+    def close(self) -> None:
+        self._pool.close()
+
 
 class OpenVinoRunner:
     """The exported network compiled by OpenVINO for the CPU: f32 precision (never the bf16 default some CPUs
-    get), latency hint, one stream, ``num_threads`` inference threads, not pinned to a core.
+    get), latency hint, one stream per request (``requests``), ``num_threads`` inference threads per stream, not
+    pinned to a core. A split batch's parts run on requests of their own, all but the first with ``start_async``
+    (one compiled model of ``requests`` streams: measured, two requests of one single-stream model ran one after
+    the other, 17-18 ms for two landmark-full crops, of a two-stream model at once, 8.8-9.2 ms).
 
     The model is compiled per batch size and input kind, with a static shape (faster than one dynamic-shape
     model): batch sizes are few (1 for the palm detector, up to max_num_hands for landmarks) and each compiles in
@@ -143,8 +180,10 @@ class OpenVinoRunner:
 
     backend = "openvino"
 
-    def __init__(self, onnx_path: str, num_threads: int = 1, pixels: bool = False) -> None:
+    def __init__(self, onnx_path: str, num_threads: int = 1, pixels: bool = False, requests: int = 1) -> None:
         ov = import_runtime("openvino")
+        self.requests = requests
+        self.splits = SplitCount()
         self._core = ov.Core()
         self._model = self._core.read_model(onnx_path)
         # No CPU pinning: OpenVINO pins each compiled model's stream to a core of its choosing, and with one thread
@@ -152,52 +191,69 @@ class OpenVinoRunner:
         # (``start``) could never run beside the landmark call (measured: 2 networks started together took as long
         # as in sequence, 10.2 vs 9.9 ms; unpinned 5.5-7.4 ms).
         self._config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
-                                        "NUM_STREAMS": 1, "ENABLE_CPU_PINNING": False}
+                                        "NUM_STREAMS": requests, "ENABLE_CPU_PINNING": False}
         if num_threads > 0:
-            self._config["INFERENCE_NUM_THREADS"] = num_threads
-        self._requests: dict[tuple[int, bool], Any] = {}
-        self._inputs: dict[tuple[int, bool], np.ndarray] = {}
+            self._config["INFERENCE_NUM_THREADS"] = num_threads * requests  # num_threads per stream
+        self._requests: dict[tuple[int, bool], list[Any]] = {}
+        self._inputs: dict[tuple[int, bool], list[np.ndarray]] = {}
         self._size = [d.get_length() for d in list(self._model.inputs[0].get_partial_shape())[2:]]
         self.request(1, pixels)  # compile the expected input now: a bad setup fails at open, not on frame one
 
-    def request(self, batch_size: int, pixels: bool) -> Any:
-        """The infer request compiled for a (batch_size, 3, S, S) float input, or (batch_size, S, S, 3) uint8
-        pixels when ``pixels``."""
+    def request(self, batch_size: int, pixels: bool, slot: int = 0) -> Any:
+        """Infer request ``slot`` (0 .. requests-1) of the model compiled for a (batch_size, 3, S, S) float input,
+        or (batch_size, S, S, 3) uint8 pixels when ``pixels``."""
         key = (batch_size, pixels)
-        req = self._requests.get(key)
-        if req is None:
+        reqs = self._requests.get(key)
+        if reqs is None:
             model = self._model.clone()
             model.reshape({0: [batch_size, 3, *self._size]})
             if pixels:
                 model = _pixel_input(model)
-            req = self._core.compile_model(model, OPENVINO_DEVICE, self._config).create_infer_request()
-            self._requests[key] = req
-            self._inputs[key] = req.get_input_tensor().data  # a view of the request's input buffer
-        return req
+            compiled = self._core.compile_model(model, OPENVINO_DEVICE, self._config)
+            reqs = [compiled.create_infer_request() for _ in range(self.requests)]
+            self._requests[key] = reqs
+            self._inputs[key] = [r.get_input_tensor().data for r in reqs]  # views of the requests' input buffers
+        return reqs[slot]
 
-    def _submit(self, batch: np.ndarray) -> Any:
-        """The request for ``batch``, its input already written into the request's own input buffer (one copy,
-        no per-call tensor wrapping: the dispatcher cost of ``infer({0: array})`` is gone)."""
+    def _submit(self, batch: np.ndarray, slot: int) -> Any:
+        """Request ``slot`` for ``batch``, its input already written into the request's own input buffer (one
+        copy, no per-call tensor wrapping: the dispatcher cost of ``infer({0: array})`` is gone)."""
         pixels = is_pixel_batch(batch)
-        req = self.request(len(batch), pixels)
+        req = self.request(len(batch), pixels, slot)
         req.wait()  # a call started earlier on this request must end before its input is replaced
-        np.copyto(self._inputs[(len(batch), pixels)], batch, casting="same_kind")
+        np.copyto(self._inputs[(len(batch), pixels)][slot], batch, casting="same_kind")
         return req
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
-        req = self._submit(batch)
+        return call_in_parts(batch, self.requests, self._call, self._start, self.splits)
+
+    def _call(self, batch: np.ndarray, slot: int) -> Outputs:
+        req = self._submit(batch, slot)
         req.infer()
         return _outputs(req)
 
-    def start(self, batch: np.ndarray) -> Pending:
-        req = self._submit(batch)
+    def _start(self, batch: np.ndarray, slot: int, done: Callable[[], None] | None = None) -> Pending:
+        req = self._submit(batch, slot)
         req.start_async()
 
         def wait() -> tuple[np.ndarray, ...]:
             req.wait()
             return _outputs(req)
 
-        return Pending(wait)
+        return Pending(wait, done=done)
+
+    def start(self, batch: np.ndarray) -> Pending:
+        """The call started on OpenVINO's inference thread; it holds a core until collected (``BACKGROUND``: a
+        split batch meanwhile uses one request fewer)."""
+        done = BACKGROUND.started()
+        try:
+            return self._start(batch, 0, done)
+        except BaseException:
+            done()
+            raise
+
+    def close(self) -> None:
+        """Nothing to stop: OpenVINO owns its inference threads."""
 
 
 def _outputs(req: Any) -> tuple[np.ndarray, ...]:

@@ -24,6 +24,8 @@ class HandLandmarkModelCalculator(HandModelCalculator):
              WORLD_LANDMARKS - np.ndarray (N, 63) float32 metres
     Options: model_complexity - 0 (hand_landmark_lite) or 1 (hand_landmark_full);
              backend - torch | onnxruntime | openvino (default); num_threads - threads of the network
+    Several crops: with num_threads 1 on a machine with more cores, run as that many single-thread requests at once
+    (``batch_split``; the outputs are the batched call's); counted as ``split_batches``.
     Example:
       - calculator: HandLandmarkModel
         inputs: {TENSOR: hand_input}
@@ -41,6 +43,7 @@ class HandLandmarkModelCalculator(HandModelCalculator):
     family = "hand_landmark"
     input_size = 224
     pixel_input = True  # graphs/hand_landmark.yaml: uint8 crops
+    split_batches = True  # one crop per ROI: two hands run as two single-thread requests at once (batch_split)
 
     def process(self, ctx: Context) -> None:
         tensor = ctx.get("TENSOR")
@@ -51,7 +54,10 @@ class HandLandmarkModelCalculator(HandModelCalculator):
             outs = [np.zeros((0, 63), np.float32), np.zeros(0, np.float32), np.zeros(0, np.float32)]
             outs.append(np.zeros((0, 63), np.float32))
         else:
+            splits = self.model.splits.calls
             outs = [t.reshape(n, -1) for t in self.model(tensor)]
+            if self.model.splits.calls > splits:
+                ctx.count("split_batches")  # ran as concurrent single-thread requests (batch_split)
             outs[1], outs[2] = outs[1].reshape(n), outs[2].reshape(n)
         for tag, value in zip(("LANDMARKS", "PRESENCE", "HANDEDNESS", "WORLD_LANDMARKS"), outs, strict=True):
             ctx.emit(tag, value)

@@ -28,6 +28,7 @@ from .backends import (
     check_backend,
     to_network_input,
 )
+from .batch_split import Outputs, PartPool, SplitCount, Started, call_in_parts, concurrent_requests
 
 COMPLEXITY_VARIANTS = {0: "lite", 1: "full"}
 
@@ -42,38 +43,55 @@ def variant_of(model_complexity: int) -> str:
 class ModelRunner:
     """The torch backend: ``runner(batch)`` -> tuple of (N, ...) float32 arrays, one per network output.
 
-    batch: (N, 3, size, size) float32 or (N, size, size, 3) uint8 pixels (scaled to [0, 1] here), run in one call
-    under ``torch.inference_mode``. Threads come from the
-    process-wide pool (``calculators.common.torch_threads``).
+    batch: (N, 3, size, size) float32 or (N, size, size, 3) uint8 pixels (scaled to [0, 1] here), run under
+    ``torch.inference_mode``: in one call, or with ``requests`` > 1 as that many parts at once, on the calling thread
+    and ``requests - 1`` pool threads (``batch_split``). Threads come from the process-wide pool
+    (``calculators.common.torch_threads``).
     """
 
     backend = "torch"
 
-    def __init__(self, load: Callable[[], Any], num_threads: int = 1, name: str | None = None) -> None:
+    def __init__(self, load: Callable[[], Any], num_threads: int = 1, name: str | None = None,
+                 requests: int = 1) -> None:
         request_torch_threads(self, num_threads, name)  # process-wide: torch has one intra-op pool
         self.net = load()
+        self.requests = requests
+        self.splits = SplitCount()
+        self._pool = PartPool(requests - 1)
 
     def __call__(self, batch: np.ndarray) -> tuple[np.ndarray, ...]:
+        return call_in_parts(batch, self.requests, self._call, self._start_part, self.splits)
+
+    def _call(self, batch: np.ndarray, slot: int = 0) -> Outputs:
         import torch
 
+        del slot  # one module serves every thread
         x = torch.from_numpy(to_network_input(batch))
-        with torch.inference_mode():
+        with torch.inference_mode():  # thread-local: entered on the thread that computes
             return tuple(t.numpy() for t in self.net(x))
+
+    def _start_part(self, batch: np.ndarray, slot: int) -> Started:
+        return self._pool.submit(self._call, batch, slot)
 
     def start(self, batch: np.ndarray) -> Pending:
         return Pending(outputs=self(batch))
 
+    def close(self) -> None:
+        self._pool.close()
 
-def make_runner(name: str, backend: str = DEFAULT_BACKEND, num_threads: int = 1, pixels: bool = False) -> Runner:
+
+def make_runner(name: str, backend: str = DEFAULT_BACKEND, num_threads: int = 1, pixels: bool = False,
+                requests: int = 1) -> Runner:
     """The runner of model ``name`` (e.g. "hand_landmark_full") on ``backend``; ``pixels``: it will mostly get uint8
-    pixel batches (OpenVINO compiles that input at once, the other on first use)."""
+    pixel batches (OpenVINO compiles that input at once, the other on first use); ``requests``: how many
+    single-thread calls a batch of several crops is split into (``batch_split``; 1 = one call)."""
     from calculators.model_store import load_model, onnx_path
 
     check_backend(backend)
     if backend == "torch":
-        return ModelRunner(lambda: load_model(name), num_threads, name)
+        return ModelRunner(lambda: load_model(name), num_threads, name, requests)
     runner_type = OnnxRuntimeRunner if backend == "onnxruntime" else OpenVinoRunner
-    return runner_type(str(onnx_path(name)), num_threads, pixels)
+    return runner_type(str(onnx_path(name)), num_threads, pixels, requests)
 
 
 class HandModelCalculator(Calculator):
@@ -83,6 +101,7 @@ class HandModelCalculator(Calculator):
     family: ClassVar[str]  # "palm_detection" or "hand_landmark"
     input_size: ClassVar[int]  # square input side in pixels
     pixel_input: ClassVar[bool]  # the graphs feed it uint8 crops (ImageToTensor output: uint8), not floats
+    split_batches: ClassVar[bool]  # it gets batches of several crops: split them (batch_split.concurrent_requests)
 
     @dataclass
     class Options:
@@ -98,8 +117,10 @@ class HandModelCalculator(Calculator):
 
     def open(self, ctx: Context) -> None:
         name = f"{self.family}_{variant_of(self.options.model_complexity)}"
-        self.model = make_runner(name, self.options.backend, self.options.num_threads, self.pixel_input)
+        requests = concurrent_requests(self.options.num_threads) if self.split_batches else 1
+        self.model = make_runner(name, self.options.backend, self.options.num_threads, self.pixel_input, requests)
 
     def close(self, ctx: Context) -> None:
         if getattr(self, "model", None) is not None:
+            self.model.close()
             release_torch_threads(self.model)

@@ -44,6 +44,7 @@ class PalmDetectionModelCalculator(HandModelCalculator):
     family = "palm_detection"
     input_size = 192
     pixel_input = False  # graphs/palm_detection.yaml: float input (see the note there)
+    split_batches = False  # one frame per call
 
     def process(self, ctx: Context) -> None:
         tensor = ctx.get("TENSOR")

@@ -25,6 +25,9 @@ from graphflow.testing import run_calculator
 
 ROOT = Path(__file__).resolve().parents[2]
 DATA = ROOT / ".." / "shared" / "data" / "hands"
+# anti-aliased white text peaks at 251-255 depending on the OpenCV build; the darkened band under it stays <= 0.3
+# of the frame (60 on these frames)
+WHITE_TEXT_MIN = 230
 LABELLED = {  # file -> the gesture it shows
     "mp_hagrid_call_0413d5c5.jpg": "call",
     "mp_hagrid_call_044768ad.jpg": "call",
@@ -144,7 +147,7 @@ def test_gesture_calculator_and_overlay() -> None:
     changed_rows = np.nonzero(np.any(drawn != image, axis=(1, 2)))[0]
     band = draw_gesture_banner(image.copy(), [labelled])
     assert 0 < band < 60 and changed_rows.min() == 0 and changed_rows.max() < band, "banner only at the top"
-    assert np.any(drawn[:band] == 255), "white text on the dark band"
+    assert drawn[:band].max() >= WHITE_TEXT_MIN, "white text on the dark band"
 
 
 def test_gesture_graph_renders_the_banner() -> None:
@@ -162,4 +165,4 @@ def test_gesture_graph_renders_the_banner() -> None:
     assert out.shape == rgb.shape and out is not rgb
     band = draw_gesture_banner(rgb.copy(), [_hand("rock")])
     assert np.mean(out[:band]) < 0.6 * np.mean(rgb[:band]), "the top band is darkened behind the text"
-    assert np.any(out[:band] == 255), "the gesture text is written in it"
+    assert out[:band].max() >= WHITE_TEXT_MIN, "the gesture text is written in it"

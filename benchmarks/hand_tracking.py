@@ -50,7 +50,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.hand_clips import IMAGES, VIDEO, clip_720p, image_frames, video_frames, write_video  # noqa: E402
-from calculators.hands.backends import BACKENDS, DEFAULT_BACKEND  # noqa: E402
+from calculators.hands.backends import BACKENDS, DEFAULT_BACKEND, DEFAULT_PRECISION, PRECISIONS  # noqa: E402
 from calculators.hands.batch_split import available_cores, concurrent_requests  # noqa: E402
 from calculators.model_store import home  # noqa: E402
 from calculators.solutions import Hands  # noqa: E402
@@ -104,12 +104,13 @@ def stage_breakdown(nodes: dict[str, Any], frames: int, frame_ms_mean: float) ->
 
 
 def measure(frames: list[np.ndarray], static: bool, complexity: int, max_hands: int, runs: int, backend: str,
-            num_threads: int, bar: tqdm, anchor: MediaPipeCell | None = None) -> dict[str, Any]:
+            num_threads: int, bar: tqdm, anchor: MediaPipeCell | None = None,
+            precision: str = DEFAULT_PRECISION) -> dict[str, Any]:
     """Our ``runs`` passes over ``frames``; with ``anchor`` (MediaPipe on the same cell) MediaPipe processes each
     frame just before we do, so that both sides see the same load."""
     medians, p95s, throughputs, with_hands = [], [], [], 0
     with Hands(static_image_mode=static, max_num_hands=max_hands, model_complexity=complexity, backend=backend,
-               num_threads=num_threads) as hands:
+               num_threads=num_threads, precision=precision) as hands:
         hands.process(frames[0])  # warm-up (first-call allocations)
         for _ in range(runs):
             if anchor is not None:
@@ -209,6 +210,34 @@ def ratio_table(results: list[dict[str, Any]], backend: str) -> dict[str, dict[s
     return table
 
 
+NETWORK_STAGES = {  # stage whose calls_per_frame counts a network's calls -> its family
+    "palm_detection/palm_model": "palm_detection",
+    "tracked_landmark/hand_model": "hand_landmark",
+    "hand_landmark/hand_model": "hand_landmark",
+}
+
+
+def add_network_floors(results: list[dict[str, Any]], per_model: list[dict[str, Any]]) -> None:
+    """Per row: ``networks_alone_ms_per_frame``, the calls of each network per frame (last run's stats) times
+    that network's single-call median alone on one thread (``per_model``, same backend), and
+    ``floor_ratio_vs_mediapipe`` = that / MediaPipe's whole frame: what the ratio would be if everything around
+    the networks took no time and the networks ran one after another, as one frame's do (the palm call overlaps
+    only with the tracked hands' landmark pass). A landmark call on two crops counts as one single-crop call, so
+    the floor is low where frames hold two hands (the shared video holds one; one of the 23 photos two)."""
+    alone = {(m["model"], m["variant"]): m["median_ms"] for m in per_model}
+    for row in results:
+        if "mediapipe_ms_median" not in row:
+            continue
+        variant = {0: "lite", 1: "full"}[row["model_complexity"]]
+        nodes = row["stages_last_run"]["nodes"]
+        ms = 0.0
+        for stage, family in NETWORK_STAGES.items():
+            calls = nodes.get(stage, {}).get("calls_per_frame", 0.0)
+            ms += calls * alone[(f"{family}_{variant}", row["backend"])]
+        row["networks_alone_ms_per_frame"] = round(ms, 2)
+        row["floor_ratio_vs_mediapipe"] = round(ms / row["mediapipe_ms_median"], 2)
+
+
 def per_model_numbers(threads: int, runs: int) -> list[dict[str, Any]]:
     """The networks alone, each backend vs LiteRT, from benchmarks/hand_models.py (interleaved, same input)."""
     from benchmarks.hand_models import MODEL_NAMES, benchmark_model
@@ -223,6 +252,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--runs", type=int, default=3, help="passes over the frames per configuration")
     ap.add_argument("--backends", nargs="+", default=[DEFAULT_BACKEND], choices=BACKENDS)
     ap.add_argument("--num-threads", type=int, default=1, help="threads of each network")
+    ap.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS,
+                    help="network precision (bf16: openvino on a CPU with bf16 units)")
     ap.add_argument("--complexity", type=int, nargs="+", default=[0, 1])
     ap.add_argument("--max-hands", type=int, nargs="+", default=[1, 2])
     ap.add_argument("--inputs", nargs="+", default=list(INPUTS), choices=INPUTS)
@@ -278,9 +309,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
             cell = MediaPipeCell(worker, paths[name], static, c, m) if worker is not None else None
             if cell is not None and cell.frames != len(frames):
                 raise RuntimeError(f"MediaPipe read {cell.frames} frames of {paths[name]}, we have {len(frames)}")
-            r = measure(frames, static, c, m, a.runs, b, a.num_threads, bar, cell)
-            row = {"input": name, "static_image_mode": static, "backend": b, "model_complexity": c,
-                   "max_num_hands": m, **r}
+            r = measure(frames, static, c, m, a.runs, b, a.num_threads, bar, cell, a.precision)
+            row = {"input": name, "static_image_mode": static, "backend": b, "precision": a.precision,
+                   "model_complexity": c, "max_num_hands": m, **r}
             if cell is not None:
                 cell.close()
                 theirs = [statistics.median(t) for t in cell.passes]
@@ -299,6 +330,8 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     if not a.no_models:
         print("per-model numbers (benchmarks/hand_models.py) ...", file=sys.stderr)
         out["per_model"] = per_model_numbers(a.num_threads, a.model_runs)
+        if a.anchor and a.precision == "f32":
+            add_network_floors(out["results"], out["per_model"])
     out["machine"]["loadavg_after"] = list(os.getloadavg())
     text = json.dumps(out, indent=1)
     print(text)

@@ -19,6 +19,11 @@ MediaPipe's XNNPACK interpreters); for torch it goes through ``calculators.commo
 pool). 0 means the runtime's default (all cores). ``requests`` (``batch_split.concurrent_requests``, the landmark
 network only): a batch of several crops runs as that many single-thread calls at once instead of one call, each
 backend as ``batch_split`` describes; the outputs are the batched call's.
+Precision: ``f32`` everywhere by default (the agreement with MediaPipe is measured in it). ``bf16`` (OpenVINO only,
+on a CPU with bf16 units: AVX512-BF16 or AMX) runs the networks in bfloat16: on a 2-core Xeon with AMX the
+landmark-full network took 3.5 instead of 6.6 ms and palm-full 4.3 instead of 6.8, but static landmarks moved to
+median 2.4e-3 / worst 1.3e-2 from MediaPipe's (f32 is held to 1e-3 / 5e-3), so it is an opt-in for speed, measured
+by ``tests/hands/test_precision.py`` and ``benchmarks/hand_tracking.py --precision bf16``.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ from .batch_split import BACKGROUND, Outputs, PartPool, SplitCount, Started, cal
 Backend = Literal["torch", "onnxruntime", "openvino"]
 BACKENDS: tuple[str, ...] = get_args(Backend)
 DEFAULT_BACKEND: Backend = "openvino"
+Precision = Literal["f32", "bf16"]
+PRECISIONS: tuple[str, ...] = get_args(Precision)
+DEFAULT_PRECISION: Precision = "f32"
+OPENVINO_BF16_CAPABILITY = "BF16"  # in the CPU device's OPTIMIZATION_CAPABILITIES when it has bf16 units
 # what to install for each optional runtime (the versions this project is tested with)
 INSTALL_HINTS = {"onnxruntime": "pip install 'onnxruntime>=1.20'", "openvino": "pip install 'openvino>=2024.4'"}
 OPENVINO_DEVICE = "CPU"
@@ -111,6 +120,16 @@ def check_backend(backend: str) -> str:
     return backend
 
 
+def check_precision(precision: str, backend: str) -> str:
+    """``precision`` if ``backend`` can run it; ValueError saying what to choose otherwise."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+    if precision != "f32" and backend != "openvino":
+        raise ValueError(f"precision {precision!r} runs on backend openvino only (got backend {backend!r}): "
+                         f"choose backend: openvino, or precision: f32")
+    return precision
+
+
 def import_runtime(backend: str) -> Any:
     """The runtime module of ``backend`` ("onnxruntime" or "openvino"); ``BackendUnavailable`` if missing."""
     try:
@@ -165,9 +184,10 @@ class OnnxRuntimeRunner:
 
 
 class OpenVinoRunner:
-    """The exported network compiled by OpenVINO for the CPU: f32 precision (never the bf16 default some CPUs
-    get), latency hint, one stream per request (``requests``), ``num_threads`` inference threads per stream, not
-    pinned to a core. A split batch's parts run on requests of their own, all but the first with ``start_async``
+    """The exported network compiled by OpenVINO for the CPU: ``precision`` f32 (never the bf16 default some CPUs
+    get unasked) or bf16 when asked for (``check_precision``; a CPU without bf16 units is refused), latency hint,
+    one stream per request (``requests``), ``num_threads`` inference threads per stream, not pinned to a core. A
+    split batch's parts run on requests of their own, all but the first with ``start_async``
     (one compiled model of ``requests`` streams: measured, two requests of one single-stream model ran one after
     the other, 17-18 ms for two landmark-full crops, of a two-stream model at once, 8.8-9.2 ms).
 
@@ -180,17 +200,24 @@ class OpenVinoRunner:
 
     backend = "openvino"
 
-    def __init__(self, onnx_path: str, num_threads: int = 1, pixels: bool = False, requests: int = 1) -> None:
+    def __init__(self, onnx_path: str, num_threads: int = 1, pixels: bool = False, requests: int = 1,
+                 precision: Precision = DEFAULT_PRECISION) -> None:
         ov = import_runtime("openvino")
+        check_precision(precision, "openvino")
         self.requests = requests
         self.splits = SplitCount()
         self._core = ov.Core()
+        if precision == "bf16":
+            capabilities = self._core.get_property(OPENVINO_DEVICE, "OPTIMIZATION_CAPABILITIES")
+            if OPENVINO_BF16_CAPABILITY not in capabilities:
+                raise ValueError(f"precision 'bf16' needs a CPU with bf16 units (AVX512-BF16 or AMX); OpenVINO "
+                                 f"reports {', '.join(capabilities)} for this one: use precision: f32")
         self._model = self._core.read_model(onnx_path)
         # No CPU pinning: OpenVINO pins each compiled model's stream to a core of its choosing, and with one thread
         # per network every network lands on the same core, so the palm call started in the background
         # (``start``) could never run beside the landmark call (measured: 2 networks started together took as long
         # as in sequence, 10.2 vs 9.9 ms; unpinned 5.5-7.4 ms).
-        self._config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+        self._config: dict[str, Any] = {"INFERENCE_PRECISION_HINT": precision, "PERFORMANCE_HINT": "LATENCY",
                                         "NUM_STREAMS": requests, "ENABLE_CPU_PINNING": False}
         if num_threads > 0:
             self._config["INFERENCE_NUM_THREADS"] = num_threads * requests  # num_threads per stream

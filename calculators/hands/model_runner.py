@@ -20,12 +20,14 @@ from graphflow import Calculator, Context
 
 from .backends import (
     DEFAULT_BACKEND,
+    DEFAULT_PRECISION,
     Backend,
     OnnxRuntimeRunner,
     OpenVinoRunner,
     Pending,
     Runner,
     check_backend,
+    check_precision,
     to_network_input,
 )
 from .batch_split import Outputs, PartPool, SplitCount, Started, call_in_parts, concurrent_requests
@@ -81,17 +83,20 @@ class ModelRunner:
 
 
 def make_runner(name: str, backend: str = DEFAULT_BACKEND, num_threads: int = 1, pixels: bool = False,
-                requests: int = 1) -> Runner:
+                requests: int = 1, precision: str = DEFAULT_PRECISION) -> Runner:
     """The runner of model ``name`` (e.g. "hand_landmark_full") on ``backend``; ``pixels``: it will mostly get uint8
     pixel batches (OpenVINO compiles that input at once, the other on first use); ``requests``: how many
-    single-thread calls a batch of several crops is split into (``batch_split``; 1 = one call)."""
+    single-thread calls a batch of several crops is split into (``batch_split``; 1 = one call); ``precision``:
+    f32, or bf16 on OpenVINO (``backends.check_precision``)."""
     from calculators.model_store import load_model, onnx_path
 
     check_backend(backend)
+    check_precision(precision, backend)
     if backend == "torch":
         return ModelRunner(lambda: load_model(name), num_threads, name, requests)
-    runner_type = OnnxRuntimeRunner if backend == "onnxruntime" else OpenVinoRunner
-    return runner_type(str(onnx_path(name)), num_threads, pixels, requests)
+    if backend == "onnxruntime":
+        return OnnxRuntimeRunner(str(onnx_path(name)), num_threads, pixels, requests)
+    return OpenVinoRunner(str(onnx_path(name)), num_threads, pixels, requests, precision)  # type: ignore[arg-type]
 
 
 class HandModelCalculator(Calculator):
@@ -108,8 +113,10 @@ class HandModelCalculator(Calculator):
         model_complexity: int = 1
         backend: Backend = DEFAULT_BACKEND
         num_threads: int = 1  # threads of this network (torch: of the process-wide pool; see torch_threads)
+        precision: str = DEFAULT_PRECISION  # f32 | bf16 (openvino only; backends.check_precision)
 
         def __post_init__(self) -> None:
+            check_precision(self.precision, self.backend)
             if self.num_threads < 0:
                 raise ValueError(f"num_threads must be >= 0 (0 = the runtime's default), got {self.num_threads}")
 
@@ -118,7 +125,8 @@ class HandModelCalculator(Calculator):
     def open(self, ctx: Context) -> None:
         name = f"{self.family}_{variant_of(self.options.model_complexity)}"
         requests = concurrent_requests(self.options.num_threads) if self.split_batches else 1
-        self.model = make_runner(name, self.options.backend, self.options.num_threads, self.pixel_input, requests)
+        self.model = make_runner(name, self.options.backend, self.options.num_threads, self.pixel_input, requests,
+                                 self.options.precision)
 
     def close(self, ctx: Context) -> None:
         if getattr(self, "model", None) is not None:

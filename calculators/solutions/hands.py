@@ -18,7 +18,8 @@ threshold, which also applies in static mode). ``mirrored_input=True`` keeps Med
 image is assumed to come from a selfie camera, i.e. mirrored); pass False for a non-mirrored camera to get the
 anatomical hand. Extras: ``smooth_landmarks`` (One-Euro, off as in MediaPipe), ``backend`` (who runs the two
 networks: ``"openvino"``, the default and the fastest, ``"onnxruntime"``, or ``"torch"``, the reference; see
-``calculators/hands/backends.py``) and ``num_threads`` (threads of each network; MediaPipe uses one).
+``calculators/hands/backends.py``), ``num_threads`` (threads of each network; MediaPipe uses one) and
+``precision`` (``"f32"``, or ``"bf16"`` on OpenVINO with a CPU that has bf16 units: faster, less exact).
 
 This is a thin facade: every call feeds one frame to ``graphs/hand_tracking.yaml`` run by the engine (inline
 executor, so the work happens in the calling thread) and collects that frame's outputs. ``process`` may be called
@@ -37,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from calculators.common.image_checks import check_rgb_image
-from calculators.hands.backends import DEFAULT_BACKEND, check_backend
+from calculators.hands.backends import DEFAULT_BACKEND, DEFAULT_PRECISION, check_backend, check_precision
 from calculators.types import Detection, HandLandmarks, NormalizedRect
 from graphflow import Graph, Packet
 from graphflow.poller import OutputPoller
@@ -135,11 +136,13 @@ class Hands:
         smooth_landmarks: bool = False,
         backend: str = DEFAULT_BACKEND,
         num_threads: int = 1,
+        precision: str = DEFAULT_PRECISION,
         graph_path: str | Path = HAND_TRACKING_GRAPH,
     ) -> None:
         if model_complexity not in (0, 1):
             raise ValueError(f"model_complexity must be 0 or 1, got {model_complexity}")
         check_backend(backend)
+        check_precision(precision, backend)
         if max_num_hands < 1:
             raise ValueError(f"max_num_hands must be at least 1, got {max_num_hands}")
         for name, value in (("min_detection_confidence", min_detection_confidence),
@@ -156,6 +159,7 @@ class Hands:
             "smooth_landmarks": bool(smooth_landmarks),
             "backend": backend,
             "num_threads": int(num_threads),
+            "precision": precision,
         }
         self.graph_path = Path(graph_path)
         graph_file, options = self.graph_path, dict(self.options)

@@ -1,7 +1,7 @@
 """Hands, class activation maps and Mask R-CNN on one video stream, each on its own branch of one graph.
 
     python demos/combined.py                           # the test video from ../shared -> combined.mp4
-    python demos/combined.py --input 0 --show          # webcam, in a window (needs opencv-python)
+    python demos/combined.py --input 0 --show          # webcam, in a window (needs 'opencv-python<5')
 
 What you will see (in combined.mp4, or the window): the classifier's heat map for its best ImageNet class under
 everything else, with "CAM: class score" at the bottom left; Mask R-CNN's instances as translucent coloured masks
@@ -30,7 +30,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", default=str(DEFAULT_VIDEO), help="video file, webcam index, URL or folder")
     parser.add_argument("--output", default="combined.mp4")
     parser.add_argument("--jsonl", default=None)
-    parser.add_argument("--show", action="store_true", help="also show a window (needs opencv-python)")
+    parser.add_argument("--show", action="store_true", help="also show a window (needs 'opencv-python<5')")
     parser.add_argument("--max-frames", type=int, default=0)
     parser.add_argument("--maskrcnn-checkpoint", default="shapes")
     args = parser.parse_args(argv)

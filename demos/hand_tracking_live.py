@@ -14,7 +14,7 @@ opencv-python-headless (what ``pip install -e .`` installs) cannot open windows,
 no display at all. Without a GUI the demo runs the same pipeline (flow limiter included) and serves it as a live
 web page instead, printing the URL to open (``--serve``, default 127.0.0.1:8000; from another machine:
 ``ssh -L 8000:127.0.0.1:8000 robot`` then open http://localhost:8000/; ``--serve-fps`` caps its frame rate).
-``--output`` also writes the video. Install ``opencv-python`` to get the window.
+``--output`` also writes the video. Install ``'opencv-python<5'`` to get the window.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         return run_app(ROOT / "graphs" / "hand_tracking_live.yaml", input=args.input, options=options)
     print(
         "demo: this OpenCV has no GUI (opencv-python-headless), so no window; serving the live view in the browser "
-        "instead (the URL follows; pip install opencv-python for a window)",
+        "instead (the URL follows; pip install 'opencv-python<5' for a window)",
         file=sys.stderr,
     )
     return run_app(

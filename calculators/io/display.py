@@ -9,7 +9,7 @@ Backends: ``OpenCVDisplay`` (highgui; the one place on the output side, with the
 BGR), or anything with the ``DisplayBackend`` methods (the tests' recording backend lives in ``tests/io``).
 
 ``opencv-python-headless`` has no highgui. Decision: asking to show a window there is an error reported *before*
-the graph starts (``HeadlessDisplayError``, whose message says to ``pip install opencv-python``, or to write a
+the graph starts (``HeadlessDisplayError``, whose message says to ``pip install 'opencv-python<5'``, or to write a
 video with ``--output`` instead); nothing falls back silently.
 """
 
@@ -29,7 +29,8 @@ class HeadlessDisplayError(RuntimeError):
     def __init__(self) -> None:
         super().__init__(
             "this OpenCV build has no GUI (opencv-python-headless is installed), so --show cannot open a window; "
-            "run `pip uninstall -y opencv-python-headless && pip install opencv-python`, "
+            "run `pip uninstall -y opencv-python-headless && pip install 'opencv-python<5'` (below 5, as the "
+            "headless build: README), "
             "or drop --show and write a video with --output out.mp4"
         )
 

@@ -196,7 +196,7 @@ def test_show_on_headless_opencv_explains_the_fix(tmp_path):
         pytest.skip("this OpenCV has a GUI")
     stream = io.StringIO()
     assert run_app(app_graph(tmp_path), input=str(VIDEO), show=True, stream=stream) == 2
-    assert "pip install opencv-python" in stream.getvalue()
+    assert "pip install 'opencv-python<5'" in stream.getvalue()
 
 
 def test_bad_input_and_failing_node_give_one_line_and_exit_codes(tmp_path):

@@ -90,5 +90,5 @@ def test_escape_also_quits():
 def test_headless_opencv_is_reported_with_the_fix():
     if highgui_available():
         pytest.skip("this OpenCV has a GUI; the headless path cannot be observed here")
-    with pytest.raises(HeadlessDisplayError, match="pip install opencv-python"):
+    with pytest.raises(HeadlessDisplayError, match="pip install 'opencv-python<5'"):
         OpenCVDisplay()

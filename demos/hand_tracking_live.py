@@ -26,6 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from calculators.hands.backends import DEFAULT_PRECISION, PRECISIONS  # noqa: E402
 from calculators.io.app import NO_INPUT_MESSAGE, run_app  # noqa: E402
 from calculators.io.display import highgui_available  # noqa: E402
 from calculators.io.frame_reader import camera_available  # noqa: E402
@@ -39,7 +40,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--input", default=None, help="webcam index, video file, URL or image folder (default: 0)")
     parser.add_argument("--model-complexity", type=int, default=1, choices=(0, 1), help="0: lite, 1: full models")
     parser.add_argument("--max-num-hands", type=int, default=2)
-    parser.add_argument("--precision", default="f32", choices=("f32", "bf16"),
+    parser.add_argument("--precision", default=DEFAULT_PRECISION, choices=PRECISIONS,
                         help="hand networks in bf16: faster on a CPU with bf16 units (AVX512-BF16/AMX), less exact")
     parser.add_argument("--serve", default=DEFAULT_SERVE, metavar="[HOST:]PORT",
                         help="where the live web view listens when there is no GUI (default %(default)s)")

@@ -25,6 +25,7 @@ from .backends import (
     OnnxRuntimeRunner,
     OpenVinoRunner,
     Pending,
+    Precision,
     Runner,
     check_backend,
     check_precision,
@@ -83,7 +84,7 @@ class ModelRunner:
 
 
 def make_runner(name: str, backend: str = DEFAULT_BACKEND, num_threads: int = 1, pixels: bool = False,
-                requests: int = 1, precision: str = DEFAULT_PRECISION) -> Runner:
+                requests: int = 1, precision: Precision = DEFAULT_PRECISION) -> Runner:
     """The runner of model ``name`` (e.g. "hand_landmark_full") on ``backend``; ``pixels``: it will mostly get uint8
     pixel batches (OpenVINO compiles that input at once, the other on first use); ``requests``: how many
     single-thread calls a batch of several crops is split into (``batch_split``; 1 = one call); ``precision``:
@@ -96,7 +97,7 @@ def make_runner(name: str, backend: str = DEFAULT_BACKEND, num_threads: int = 1,
         return ModelRunner(lambda: load_model(name), num_threads, name, requests)
     if backend == "onnxruntime":
         return OnnxRuntimeRunner(str(onnx_path(name)), num_threads, pixels, requests)
-    return OpenVinoRunner(str(onnx_path(name)), num_threads, pixels, requests, precision)  # type: ignore[arg-type]
+    return OpenVinoRunner(str(onnx_path(name)), num_threads, pixels, requests, precision)
 
 
 class HandModelCalculator(Calculator):
@@ -113,7 +114,7 @@ class HandModelCalculator(Calculator):
         model_complexity: int = 1
         backend: Backend = DEFAULT_BACKEND
         num_threads: int = 1  # threads of this network (torch: of the process-wide pool; see torch_threads)
-        precision: str = DEFAULT_PRECISION  # f32 | bf16 (openvino only; backends.check_precision)
+        precision: Precision = DEFAULT_PRECISION  # bf16: openvino only (backends.check_precision)
 
         def __post_init__(self) -> None:
             check_precision(self.precision, self.backend)

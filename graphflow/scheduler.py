@@ -49,6 +49,7 @@ log = logging.getLogger("graphflow")
 
 EXECUTORS = ("threads", "inline")
 SPECIALIZE = True  # build each node's fast form of the rules; False: the general form everywhere (tests run both)
+HAND_OFF = True  # a link's input packet goes straight into its context when it can (see _make_step; tests run both)
 BATCH = 64  # input sets a worker runs for one light node before letting others run
 CALLER_BUDGET = 256  # input sets the caller's thread runs in one add_packet before handing the rest to workers
 WORKER_IDLE_WAIT_S = 1.0  # a sleeping worker re-checks this often (wake-ups are explicit; this is a safety net)
@@ -616,6 +617,14 @@ class Scheduler:
         schedule = self._schedule
         hand_over = self._hand_over_rest
 
+        # the hand-off to the link (see the end of step): the link's one queue, and the one blocking queue its take()
+        # tests for room (a link feeding several blocking queues goes through its take() instead)
+        hand = HAND_OFF and link is not None and single is not None and len(link.block_queues) <= 1
+        link_q = link.inputs[0] if link is not None else None
+        link_packets = link_q.packets if link_q is not None else None
+        link_bq = link.block_queues[0] if hand and link.block_queues else None  # type: ignore[union-attr]
+        link_ctx = link.ctx if link is not None else None
+        link_inputs = link.readiness.inputs if link is not None else None  # type: ignore[union-attr]
         settled = readiness.settled_bound  # type: ignore[union-attr]
         has_work = readiness.has_work  # type: ignore[union-attr]
         if offset == 0:
@@ -636,27 +645,31 @@ class Scheduler:
 
         node.has_turn = has_turn
 
-        def step(out: list[Notification]) -> object:
-            if self.stopping:
-                self._release_stopped(node)
-                return ENDED
-            status = node.take()  # type: ignore[misc]
-            if status is NOT_READY:
-                if sync:
-                    propagate(node, due_bound(), out)
-                node.state = IDLE
-                return ENDED
-            if status is DONE:
-                hand_over()  # close() may take long too (a model releasing its runtime): the rest goes on meanwhile
-                lock.release()
-                try:
-                    self._close_node(node)
-                finally:
-                    lock.acquire()
-                return ENDED
-            ts = ctx._ts
-            if node.is_heavy:
-                hand_over()
+        def step(out: list[Notification], handed: bool = False) -> object:
+            """``handed``: the producer this node is linked to has put the input set into the context (lock held)."""
+            if handed:
+                ts = ctx._ts
+            else:
+                if self.stopping:
+                    self._release_stopped(node)
+                    return ENDED
+                status = node.take()  # type: ignore[misc]
+                if status is NOT_READY:
+                    if sync:
+                        propagate(node, due_bound(), out)
+                    node.state = IDLE
+                    return ENDED
+                if status is DONE:
+                    hand_over()  # close() may take long too (a model releasing its runtime): the rest goes on meanwhile
+                    lock.release()
+                    try:
+                        self._close_node(node)
+                    finally:
+                        lock.acquire()
+                    return ENDED
+                ts = ctx._ts
+                if node.is_heavy:
+                    hand_over()
             lock.release()
             start = perf()
             try:
@@ -688,9 +701,31 @@ class Scheduler:
             lock.acquire()
             # an idle light link takes its step right here (claimed before delivery, so nobody else queues it)
             chained = link is not None and link.state is IDLE and not link.is_heavy
+            handed = None
             if chained:
                 link.state = RUNNING  # type: ignore[union-attr]
-            if pending:
+                if (hand and len(pending) == 1 and not link_packets and not link.stop_requested  # type: ignore[union-attr]
+                        and not link.closed and not self.stopping  # type: ignore[union-attr]
+                        and (link_bq is None or len(link_bq.packets) < link_bq.capacity)):
+                    handed = pending[0][1]  # None when the one entry is a bound
+            if handed is not None:
+                # The packet goes straight into the link's context. This is _deliver -> InputQueue.push -> the link's
+                # take() (its stop and throttle tests, SingleInputReadiness.take) specialised to one packet for an
+                # idle link whose queue is empty, so it leaves every counter as they would: the queue's push and
+                # pop cancel out (no policy drops into an empty queue; a capacity-1 block queue's space_freed would
+                # only reschedule this running node). tests/engine/test_engine_handoff.py compares the two forms.
+                s_out, _p, pts = pending[0]
+                pending.clear()
+                s_out.count += 1
+                link_q.received += 1
+                link_q.bound = pts + 1
+                if not link_q.high_water:
+                    link_q.high_water = 1
+                if pts >= s_out.bound:
+                    s_out.bound = pts + 1
+                if s_out.watched:
+                    out.append((s_out, handed, pts))
+            elif pending:
                 deliver(node, pending, out)
             if sync:
                 # the node is done with ts: its outputs will carry nothing below ts + 1 + offset
@@ -700,7 +735,19 @@ class Scheduler:
                         node.out_bound = bound  # the packet just delivered already moved the one output's bound
                     else:
                         propagate(node, bound, out)
-            if chained:
+            if handed is not None:
+                t = handed._timestamp
+                link_ctx._ts_obj = t
+                link_ctx._ts = t._us
+                link_inputs[link_q.key] = handed  # type: ignore[union-attr]
+                link_ctx._inputs = link_inputs  # type: ignore[union-attr]
+                if link.step(out, True) is RAN:  # type: ignore[union-attr, misc]
+                    link.state = IDLE  # type: ignore[union-attr]
+                    # has_turn() specialised: its one queue is empty again and its outputs' bound moved past the
+                    # packet, so only a StopSource raised in that call gives it another turn
+                    if link.stop_requested:  # type: ignore[union-attr]
+                        schedule(link)  # type: ignore[arg-type]
+            elif chained:
                 if link.step(out) is RAN:  # type: ignore[union-attr, misc]
                     link.state = IDLE  # type: ignore[union-attr]
                     if link.has_turn():  # type: ignore[union-attr]

@@ -7,11 +7,13 @@ import pytest
 import graphflow.scheduler as scheduler_module
 
 
-@pytest.fixture(params=[True, False], ids=["specialised", "general"])
+@pytest.fixture(params=[(True, True), (True, False), (False, False)], ids=["specialised", "no-hand-off", "general"])
 def specialize(request, monkeypatch):
-    """Run the test with the scheduler's specialised rule forms and links (True) and with the general forms (False)."""
-    monkeypatch.setattr(scheduler_module, "SPECIALIZE", request.param)
-    return request.param
+    """Run the test with the scheduler's specialised rule forms and links, once with the hand-off of a packet into
+    its link's context (``HAND_OFF``) and once without, and with the general forms. Returns ``SPECIALIZE``."""
+    monkeypatch.setattr(scheduler_module, "SPECIALIZE", request.param[0])
+    monkeypatch.setattr(scheduler_module, "HAND_OFF", request.param[1])
+    return request.param[0]
 
 
 @pytest.fixture

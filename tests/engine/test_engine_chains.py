@@ -149,6 +149,48 @@ def test_linked_and_unlinked_runs_give_the_same_stats_counts(monkeypatch):
     assert results[0] == results[1]
 
 
+def _counters(stats: dict) -> dict:
+    """Every counter of a run's stats (no timings): per node its calls, state and counters, per input everything
+    its queue counted, per stream its packets and final bound."""
+    nodes = {name: (node["process_calls"], node["state"], node["counters"],
+                    node["inputs"])
+             for name, node in stats["nodes"].items()}
+    return {"nodes": nodes, "streams": stats["streams"], "drops_total": stats["drops_total"],
+            "deadlock_reliefs": stats["deadlock_reliefs"]}
+
+
+HAND_OFF_GRAPHS = {
+    "plain chain, inner stream observed": (chain(6), ("out", "s2")),
+    "block queues of 1": (chain(5, queue_size=1), ("out",)),
+    "drop_oldest link, its stream observed": (chain(3, middle="calculator: PassThrough, queue_policy: drop_oldest"),
+                                              ("out", "m")),
+    "latest_only link": (chain(3, middle="calculator: ChainAddOne, queue_policy: latest_only"), ("out",)),
+    "StopSource mid-chain": (chain(4, middle="calculator: TestStopAfter, options: {n: 7}"), ("out",)),
+    "failing node mid-chain": (chain(4, middle="calculator: TestFaulty, options: {fail_in: process, at: 9}"),
+                               ("out",)),
+    "slow tail behind a block queue of 2": (chain(3, tail="calculator: TestSlow, options: {delay: 0.0005}, "
+                                                  "queue_size: 2"), ("out",)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HAND_OFF_GRAPHS))
+def test_the_hand_off_into_a_link_leaves_every_counter_as_the_queue_would(case, monkeypatch):
+    """The hand-off (a packet put straight into an idle link's context) is push + take specialised: on the inline
+    executor (one deterministic order) every packet, error and counter, high-water marks included, is the same with
+    it and without it."""
+    yaml, observe = HAND_OFF_GRAPHS[case]
+    results = []
+    for hand_off in (True, False):
+        monkeypatch.setattr(scheduler_module, "HAND_OFF", hand_off)
+        graph = Graph.from_yaml(yaml, executor="inline")
+        handed = [n.name for n in graph._sched.nodes if n.link is not None]
+        graph.close()
+        assert handed, "the graph has links to hand off to"
+        seen, stats, error = run(yaml, "inline", 120, observe=observe)
+        results.append((seen, _counters(stats), None if error is None else (error.node, error.timestamp)))
+    assert results[0] == results[1]
+
+
 def test_a_linked_chain_fed_from_two_threads_keeps_each_packet():
     """Two application threads feed two inputs of one chain's join; links never run a node twice at once."""
     yaml = """

@@ -179,10 +179,16 @@ def _check_finished(graph: Graph, seen: dict[str, list[tuple[int, Any]]]) -> Non
         assert all(b > a for a, b in zip(ts, ts[1:], strict=False)), stream
 
 
-@pytest.fixture(params=[True, False], ids=["specialised", "general"])
+RULE_FORMS = [(True, True), (True, False), (False, False)]  # (SPECIALIZE, HAND_OFF)
+
+
+@pytest.fixture(params=RULE_FORMS, ids=["specialised", "no-hand-off", "general"])
 def specialize(request, monkeypatch):
-    monkeypatch.setattr(scheduler_module, "SPECIALIZE", request.param)
-    return request.param
+    """Run the test with the scheduler's specialised rule forms and links, once with the hand-off of a packet into
+    its link's context (``HAND_OFF``) and once without, and with the general forms. Returns ``SPECIALIZE``."""
+    monkeypatch.setattr(scheduler_module, "SPECIALIZE", request.param[0])
+    monkeypatch.setattr(scheduler_module, "HAND_OFF", request.param[1])
+    return request.param[0]
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, database=None,
@@ -201,12 +207,12 @@ def test_lossless_random_dags_give_the_same_outputs_on_every_executor_and_rule_f
     spec, packets, from_source = case
     results = []
     for mode in MODES:
-        for specialise in (True, False):
-            scheduler_module.SPECIALIZE = specialise
+        for specialise, hand_off in RULE_FORMS:
+            scheduler_module.SPECIALIZE, scheduler_module.HAND_OFF = specialise, hand_off
             try:
                 graph, seen = _run(spec, packets, from_source, mode)
             finally:
-                scheduler_module.SPECIALIZE = True
+                scheduler_module.SPECIALIZE, scheduler_module.HAND_OFF = True, True
             _check_finished(graph, seen)
             results.append(seen)
     assert all(r == results[0] for r in results[1:])

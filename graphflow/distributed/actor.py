@@ -46,6 +46,7 @@ from ..graph import Graph
 from ..timestamp import DONE_US, Timestamp
 from .bridge import LINGER_S, PACKET, REPLY_WAIT_S, WAIT_SLICE_S, BridgeAborted, Inbox, Outbox
 from .partition import DRIVER, Part, downstream_streams
+from .wire import pack, unpack
 
 JOIN_TIMEOUT_S = 5.0
 RETRY_S = 0.1  # pause before retrying a transfer to a peer that is restarting
@@ -247,7 +248,11 @@ class PartRunner:
                             "wait_us_total": round(self.reply_wait_ns / 1000)}}
 
     # ---- data (from peers) ----------------------------------------------------------------------------------
-    def push(self, message: Push) -> tuple[int, str, dict[str, list[tuple]]]:
+    def push(self, message: Push | bytes) -> Any:
+        """The Ray call: ``_push`` of the message, both ways through ``wire`` (bytes where that is cheaper)."""
+        return pack(self._push(unpack(message)))
+
+    def _push(self, message: Push) -> tuple[int, str, dict[str, list[tuple]]]:
         """Accept a batch into the engine; returns (items accepted or -1 if this part failed or ended, this
         actor's incarnation, the batches this reply carries back to the driver: edge id -> batch). ``message``:
         (edge id, the sender's incarnation, the batch, ``credit``: the driver accepted that many items of each of
@@ -290,7 +295,11 @@ class PartRunner:
             self.reply_wait_timeouts += 1
         self.reply_wait_ns += time.perf_counter_ns() - t0
 
-    def pull(self, message: Pull) -> tuple[str, list[tuple]]:
+    def pull(self, message: Pull | bytes) -> Any:
+        """The Ray call: ``_pull`` of the message, both ways through ``wire``."""
+        return pack(self._pull(unpack(message)))
+
+    def _pull(self, message: Pull) -> tuple[str, list[tuple]]:
         """A long poll (edge id, ack, ack_for, timeout): the driver accepted ``ack`` more items of this edge
         (counted for incarnation ``ack_for``); returns (this actor's incarnation, the next batch: [] if nothing
         came within ``timeout`` s)."""
@@ -426,13 +435,14 @@ class Pusher:
                 return
             credit = {p.box.edge.id: p.credit(self.receiver) for p in self.replies}
             tokens = [p.expect() for p in self.replies]  # before the call: its reply may come at once
-            ref = self.peer.push.remote((self.box.edge.id, self.runner.incarnation, batch, credit, self.receiver))
+            ref = self.peer.push.remote(pack((self.box.edge.id, self.runner.incarnation, batch, credit,
+                                                   self.receiver)))
             flight = self.flight = Flight(ref, batch, time.monotonic(), tokens, credit, self.receiver)
         ref.future().add_done_callback(lambda fut: self._answered(flight, fut))
 
     def _answered(self, flight: Flight, fut: Any) -> None:
         try:
-            accepted, receiver, carried = fut.result()
+            accepted, receiver, carried = unpack(fut.result())
         except Exception:  # noqa: BLE001 - RayActorError, TaskCancelledError, ...: the transfer failed
             accepted, receiver, carried = None, None, {}
         self._resolve(flight, receiver, carried)  # first (the pullers' threads wait for it); even if given up on:
@@ -585,7 +595,7 @@ class Puller:
             ack, ack_for = self.owed, self.owed_to
         if ack and not runner.aborted:
             try:
-                peer.pull.remote((box.edge.id, ack, ack_for, 0.0))  # the last credit; nothing waits for the answer
+                peer.pull.remote(pack((box.edge.id, ack, ack_for, 0.0)))  # the last credit, unanswered
             except RayActorError:
                 pass
 
@@ -602,7 +612,7 @@ class Puller:
             ack, ack_for = self.owed, self.owed_to
             self.owed = 0
         token = self.expect()
-        ref = peer.pull.remote((self.box.edge.id, ack, ack_for, WAIT_SLICE_S))
+        ref = peer.pull.remote(pack((self.box.edge.id, ack, ack_for, WAIT_SLICE_S)))
         self.pulls += 1
         self.poll = (token, now)
         ref.future().add_done_callback(lambda fut: self._polled(fut, token, ack, ack_for))
@@ -610,7 +620,7 @@ class Puller:
     def _polled(self, fut: Any, token: int, ack: int, ack_for: str | None) -> None:
         """The long poll's reply (Ray's callback thread: hand it over, never wait here)."""
         try:
-            incarnation, batch = fut.result()
+            incarnation, batch = unpack(fut.result())
         except Exception:  # noqa: BLE001 - RayActorError, a group restarting: the thread asks again after RETRY_S
             self.refund(ack_for, ack)
             incarnation, batch = None, []

@@ -17,6 +17,7 @@ from graphflow.distributed import DRIVER, partition
 from graphflow.distributed.actor import PartRunner
 from graphflow.distributed.bridge import DONE_US, PACKET, Inbox, Outbox
 from graphflow.distributed.partition import Edge, downstream_streams
+from graphflow.distributed.wire import unpack
 from graphflow.validate import validate
 
 HOP = {"input_streams": ["x"], "output_streams": ["y"], "groups": {"far": {}},
@@ -154,9 +155,9 @@ class FakeMethod:
     def __init__(self) -> None:
         self.calls: queue.Queue = queue.Queue()
 
-    def remote(self, message: tuple) -> FakeRef:
+    def remote(self, message: tuple | bytes) -> FakeRef:
         ref = FakeRef()
-        self.calls.put((message, ref.fut))
+        self.calls.put((unpack(message), ref.fut))  # what the peer would read (the call may travel as bytes)
         return ref
 
     def next(self) -> tuple[tuple, concurrent.futures.Future]:
@@ -244,8 +245,8 @@ def test_a_push_from_the_driver_replies_with_what_it_sets_off():
         replies = []
         for seq in range(1, 21):
             credit = {"y-><driver>": 1} if seq > 1 else {}
-            accepted, incarnation, carried = far.push(("x->far", "d1", [(seq, seq, PACKET, seq, 0)], credit,
-                                                       far.incarnation))
+            accepted, incarnation, carried = unpack(far.push(("x->far", "d1", [(seq, seq, PACKET, seq, 0)], credit,
+                                                              far.incarnation)))
             replies.append([it[1] for it in carried.get("y-><driver>", [])])
         assert accepted == 1 and incarnation == far.incarnation
         assert sum(replies, []) == list(range(1, 21))

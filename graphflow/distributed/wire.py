@@ -8,6 +8,10 @@ pickles with Ray's own cloudpickle, so a payload class defined in the user's ``_
 would through Ray. A message with out-of-band buffers (numpy arrays: protocol 5 hands their memory to
 ``buffer_callback`` without copying it) or one larger than Ray's inline limit goes unchanged, so arrays keep Ray's
 zero-copy object-store path; so does anything cloudpickle refuses (Ray then reports it as before).
+
+``unpack`` unpickles, which the runtime does nowhere else (``tests/badinput/test_badinput_security.py`` names this
+module as its one exception): the bytes come only from the graph's own actors over Ray, which unpickles every call
+argument and reply itself, so this opens no new way in.
 """
 
 from __future__ import annotations

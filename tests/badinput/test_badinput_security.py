@@ -83,16 +83,27 @@ def test_every_torch_load_is_weights_only():
     assert not bad, f"torch.load without weights_only=True: {bad}"
 
 
+# The one exception: the Ray bridges' messages (graphflow/distributed/wire.py). They come only from the graph's own
+# actors over Ray, which unpickles every call argument and reply itself; pickling them in the bridge moves that
+# step out of Ray's serialiser, it opens no new way in.
+PICKLE_ALLOWED = {("graphflow/distributed/wire.py", "pickle.loads")}
+
+
 def test_no_pickle_eval_or_exec_in_the_runtime():
-    banned = {"pickle.load", "pickle.loads", "marshal.loads", "eval", "exec", "__import__", "shelve.open"}
-    bad = []
+    banned = {"pickle.load", "pickle.loads", "marshal.loads", "eval", "exec", "__import__", "shelve.open",
+              "cloudpickle.loads", "cloudpickle.load"}
+    bad, allowed = [], set()
     for path in python_files():
         if path.parts[len(REPO.parts)] not in ("graphflow", "calculators"):
             continue
+        rel = str(path.relative_to(REPO))
         for name, call in calls(ast.parse(path.read_text(encoding="utf-8"))):
-            if name in banned:
-                bad.append(f"{path.relative_to(REPO)}:{call.lineno} {name}")
+            if (rel, name) in PICKLE_ALLOWED:
+                allowed.add((rel, name))
+            elif name in banned:
+                bad.append(f"{rel}:{call.lineno} {name}")
     assert not bad, bad
+    assert allowed == PICKLE_ALLOWED, f"stale exception (no longer used): {PICKLE_ALLOWED - allowed}"
 
 
 def test_modules_are_imported_by_name_only_from_config_time_code():

@@ -591,6 +591,7 @@ class Puller:
             return
         except (BridgeAborted, RuntimeError):
             return
+        runner.changed.set()  # the edge has closed: the part's finish loop may go on now, not at its next slice
         with self.cond:
             ack, ack_for = self.owed, self.owed_to
         if ack and not runner.aborted:

@@ -38,6 +38,7 @@ from .partition import DRIVER, partition
 PLACEMENT_TIMEOUT_S = 60.0  # an actor whose resources the cluster lacks never starts: say so instead of hanging
 CONNECT_TIMEOUT_S = 5.0
 MONITOR_SLICE_S = 0.1
+FINISH_SLICE_S = 0.01  # a caller waiting for the graph to finish re-checks for an error this often
 BASE_CONCURRENCY = 8  # actor threads for control calls, on top of one per bridge edge
 
 
@@ -258,7 +259,7 @@ class RayGraph:
                 else:
                     pending[name] = self.actors[name].wait_done.remote(MONITOR_SLICE_S * 5)
         while self._state == "running" and self.driver.error is None and not self.driver.finished.is_set():
-            time.sleep(MONITOR_SLICE_S)
+            self.driver.finished.wait(MONITOR_SLICE_S)  # ends the monitor as soon as the driver's part is done
         if self.driver.error is not None and self._state == "running":
             self._fail(self._remote_error("driver", self.driver.error), blame=None)
 
@@ -359,7 +360,10 @@ class RayGraph:
             if deadline is not None and time.monotonic() > deadline:
                 raise GraphTimeoutError(f"{self!r}: {verb}() timed out after {timeout} s; parts still running: "
                                         f"{', '.join(self._unfinished()) or 'none'}")
-            time.sleep(0.01)
+            # woken by whichever comes first; the slice bounds how late an error (set by the monitor) is noticed
+            if not self.driver.finished.wait(FINISH_SLICE_S) or self._monitor is None:
+                continue
+            self._monitor.join(FINISH_SLICE_S)
 
     def _unfinished(self) -> list[str]:
         out = [] if self.driver.finished.is_set() else ["driver"]

@@ -11,20 +11,12 @@ from __future__ import annotations
 import sys
 import time
 
+from test_ray_equivalence import CHAIN  # groups a -> b -> a, then the driver
+
 from graphflow.distributed import actor, ray_graph
 
 SLICE_S = 20.0
 ENDS_WITHIN_S = 8.0  # far above a clean finish (well under a second), far below one slice
-
-CHAIN = """
-input_streams: [x]
-output_streams: [z]
-groups: {a: {}, b: {}}
-nodes:
-  - {name: p1, calculator: PassThrough, inputs: {IN: x}, outputs: {OUT: y1}, group: a}
-  - {name: p2, calculator: PassThrough, inputs: {IN: y1}, outputs: {OUT: y2}, group: b}
-  - {name: p3, calculator: PassThrough, inputs: {IN: y2}, outputs: {OUT: z}}
-"""
 
 
 def test_wait_until_done_returns_when_the_last_part_finishes(clean, monkeypatch):

@@ -255,6 +255,24 @@ class SingleInputReadiness(DefaultReadiness):
         packets = self.q.packets
         return packets[0]._timestamp._us if packets else self.q.bound
 
+    def turn_test(self, node: Any, offset: int | None) -> Callable[[], bool]:
+        """The scheduler's ``has_turn`` for this node (``Scheduler._make_step``: stopping, or ``has_work()``, or, for
+        a synchronised node (``offset`` not None), ``settled_bound() + offset`` past its outputs' bound), with
+        ``has_work`` and ``settled_bound`` read off the one queue in place: a queued packet is work, and with none
+        queued the settled bound is the queue's bound. It runs after every call of a linked node."""
+        q = self.q
+        packets = q.packets
+        if offset is None:
+            def has_turn() -> bool:
+                return node.stop_requested or bool(packets) or q.bound >= DONE_US
+        else:
+            def has_turn() -> bool:
+                if node.stop_requested or packets:
+                    return True
+                bound = q.bound
+                return bound >= DONE_US or bound + offset > node.out_bound
+        return has_turn
+
 
 class ImmediateReadiness(Readiness):
     """The immediate policy: any queued packet runs the node (with everything queued at the smallest timestamp)."""

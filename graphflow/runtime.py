@@ -106,7 +106,7 @@ class NodeRuntime:
         self.block_queues: list[InputQueue] = []  # blocking queues this node feeds (filled by the scheduler)
         self.readiness: Readiness | None = None  # chosen by the scheduler at build
         self.take: Callable[[], int] | None = None  # the scheduler's rule for this node (see Scheduler._make_take)
-        self.step: Callable[[list[Any]], object] | None = None  # one input set (Scheduler._make_step)
+        self.step: Callable[..., object] | None = None  # one input set: step(out, handed=False) (Scheduler._make_step)
         self.has_turn: Callable[[], bool] | None = None  # would a step now do anything (Scheduler._make_step)
         self.is_heavy = True  # see record_call
         self.link: NodeRuntime | None = None  # the node whose step may follow this one's in the same thread

@@ -4,7 +4,9 @@ Everything that decides *whether* a node runs is written once:
 
 - ``Scheduler._make_take(node)`` builds, when the graph starts, the one function a step uses to take the node's
   next input set: stopped -> DONE; a blocking queue downstream full -> NOT_READY (unless a deadlock relief
-  credit lets one input set through); else the node's ``Readiness`` (``policies.py``) for its input policy.
+  credit lets one input set through); else the node's ``Readiness`` (``policies.py``) for its input policy. Its
+  one specialisation is the hand-off in ``_make_step``: the packet a producer just emitted goes straight into its
+  idle linked consumer's context when the queue between them is empty (``HAND_OFF``; tests run both forms).
 - ``NodeRuntime.record_call`` decides (``is_heavy``) whether a node is worth a worker of its own.
 - ``Scheduler._make_step`` builds the only code that runs ``process``: worker threads, the inline
   executor and the caller's thread all go through it.
@@ -49,7 +51,8 @@ log = logging.getLogger("graphflow")
 
 EXECUTORS = ("threads", "inline")
 SPECIALIZE = True  # build each node's fast form of the rules; False: the general form everywhere (tests run both)
-HAND_OFF = True  # a link's input packet goes straight into its context when it can (see _make_step; tests run both)
+HAND_OFF = True  # a link's input packet goes straight into its context when it can (see _make_step; read when a
+# graph is built; tests run both)
 BATCH = 64  # input sets a worker runs for one light node before letting others run
 CALLER_BUDGET = 256  # input sets the caller's thread runs in one add_packet before handing the rest to workers
 WORKER_IDLE_WAIT_S = 1.0  # a sleeping worker re-checks this often (wake-ups are explicit; this is a safety net)
@@ -144,7 +147,8 @@ class Scheduler:
         synchronised input (``SingleInputReadiness``). After A's step delivers, an idle light B takes its own
         step at once in A's thread (``_make_step``), so a chain of light nodes runs packet by packet in the
         producing thread, the way stream processors chain operators, instead of through the ready queue. Each
-        step still goes through the node's one ``take`` rule. Chains are cut every MAX_CHAIN links. With
+        step goes through the node's one ``take`` rule, or through its specialisation, the hand-off of the one
+        packet its producer just emitted (see the end of ``_make_step``). Chains are cut every MAX_CHAIN links. With
         ``specialize=False`` there are no links (every packet goes through the ready queue)."""
         if not self.specialize:
             return
@@ -634,7 +638,9 @@ class Scheduler:
                 """A synchronised node with no input set to run: the bound its outputs may move to."""
                 return settled() + offset
 
-        if sync:
+        if self.specialize and isinstance(readiness, SingleInputReadiness):
+            has_turn = readiness.turn_test(node, offset if sync else None)  # the rule below, read off one queue
+        elif sync:
             def has_turn() -> bool:
                 """Whether a step now would do anything: run, close, or move its outputs' bound."""
                 return node.stop_requested or has_work() or due_bound() > node.out_bound
@@ -700,20 +706,19 @@ class Scheduler:
                         tracer.flow_start(st.name, packet, end)
             lock.acquire()
             # an idle light link takes its step right here (claimed before delivery, so nobody else queues it)
-            chained = link is not None and link.state is IDLE and not link.is_heavy
+            chained = link is not None and link.state is IDLE and not link.is_heavy and not link.closed
             handed = None
             if chained:
                 link.state = RUNNING  # type: ignore[union-attr]
                 if (hand and len(pending) == 1 and not link_packets and not link.stop_requested  # type: ignore[union-attr]
-                        and not link.closed and not self.stopping  # type: ignore[union-attr]
-                        and (link_bq is None or len(link_bq.packets) < link_bq.capacity)):
+                        and not self.stopping and (link_bq is None or len(link_bq.packets) < link_bq.capacity)):
                     handed = pending[0][1]  # None when the one entry is a bound
             if handed is not None:
                 # The packet goes straight into the link's context. This is _deliver -> InputQueue.push -> the link's
                 # take() (its stop and throttle tests, SingleInputReadiness.take) specialised to one packet for an
                 # idle link whose queue is empty, so it leaves every counter as they would: the queue's push and
                 # pop cancel out (no policy drops into an empty queue; a capacity-1 block queue's space_freed would
-                # only reschedule this running node). tests/engine/test_engine_handoff.py compares the two forms.
+                # only reschedule this running node). tests/engine/test_engine_chains.py compares the two forms.
                 s_out, _p, pts = pending[0]
                 pending.clear()
                 s_out.count += 1
@@ -741,15 +746,11 @@ class Scheduler:
                 link_ctx._ts = t._us
                 link_inputs[link_q.key] = handed  # type: ignore[union-attr]
                 link_ctx._inputs = link_inputs  # type: ignore[union-attr]
-                if link.step(out, True) is RAN:  # type: ignore[union-attr, misc]
+            if chained:
+                if link.step(out, handed is not None) is RAN:  # type: ignore[union-attr, misc]
                     link.state = IDLE  # type: ignore[union-attr]
-                    # has_turn() specialised: its one queue is empty again and its outputs' bound moved past the
-                    # packet, so only a StopSource raised in that call gives it another turn
-                    if link.stop_requested:  # type: ignore[union-attr]
-                        schedule(link)  # type: ignore[arg-type]
-            elif chained:
-                if link.step(out) is RAN:  # type: ignore[union-attr, misc]
-                    link.state = IDLE  # type: ignore[union-attr]
+                    # still its own rule: a StopSource in that call, a packet at the last timestamp, or a bound
+                    # that this node moved past the packet (an emit below its input's timestamp) gives another turn
                     if link.has_turn():  # type: ignore[union-attr]
                         schedule(link)  # type: ignore[arg-type]
             return RAN

@@ -361,9 +361,8 @@ class RayGraph:
                 raise GraphTimeoutError(f"{self!r}: {verb}() timed out after {timeout} s; parts still running: "
                                         f"{', '.join(self._unfinished()) or 'none'}")
             # woken by whichever comes first; the slice bounds how late an error (set by the monitor) is noticed
-            if not self.driver.finished.wait(FINISH_SLICE_S) or self._monitor is None:
-                continue
-            self._monitor.join(FINISH_SLICE_S)
+            if self.driver.finished.wait(FINISH_SLICE_S) and self._monitor is not None:
+                self._monitor.join(FINISH_SLICE_S)
 
     def _unfinished(self) -> list[str]:
         out = [] if self.driver.finished.is_set() else ["driver"]

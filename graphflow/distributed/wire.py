@@ -7,7 +7,9 @@ reports the hop; the measurement behind this choice is in ``docs/notes/2026-12-0
 pickles with Ray's own cloudpickle, so a payload class defined in the user's ``__main__`` travels by value as it
 would through Ray. A message with out-of-band buffers (numpy arrays: protocol 5 hands their memory to
 ``buffer_callback`` without copying it) or one larger than Ray's inline limit goes unchanged, so arrays keep Ray's
-zero-copy object-store path; so does anything cloudpickle refuses (Ray then reports it as before).
+zero-copy object-store path; so does anything cloudpickle refuses (Ray then reports it as before), and any
+message holding a Ray handle (``ObjectRef``, ``ActorHandle``): Ray serialises those itself, registering the
+receiver as a borrower, where a pickle of ours would pin the object for the life of the worker.
 
 ``unpack`` unpickles, which the runtime does nowhere else (``tests/badinput/test_badinput_security.py`` names this
 module as its one exception): the bytes come only from the graph's own actors over Ray, which unpickles every call
@@ -16,24 +18,41 @@ argument and reply itself, so this opens no new way in.
 
 from __future__ import annotations
 
+import io
 import pickle
 from typing import Any
 
-from ray import cloudpickle
+from ray import ObjectRef, cloudpickle
+from ray.actor import ActorHandle
 
 INLINE_LIMIT = 100 * 1024  # Ray's default max_direct_call_object_size: larger values go through the object store
+RAY_HANDLES = (ObjectRef, ActorHandle)  # left to Ray's own serialiser (see the module docstring)
+
+
+class _LeaveToRay(Exception):  # noqa: N818 - a signal inside pack
+    pass
+
+
+class _Pickler(cloudpickle.CloudPickler):
+    """Ray's cloudpickle, refusing Ray's handles (``pack`` then sends the message as it is)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, RAY_HANDLES):
+            raise _LeaveToRay
+        return super().reducer_override(obj)
 
 
 def pack(message: Any) -> Any:
     """``message`` as pickled bytes when that is cheaper for Ray to move (see the module docstring), else itself."""
     buffers: list[pickle.PickleBuffer] = []
+    file = io.BytesIO()
     try:
-        data = cloudpickle.dumps(message, protocol=5, buffer_callback=buffers.append)
-    except Exception:  # noqa: BLE001 - left to Ray's serialiser, which reports it as it always has
+        _Pickler(file, protocol=5, buffer_callback=buffers.append).dump(message)
+    except Exception:  # noqa: BLE001 - a Ray handle, or left to Ray's serialiser, which reports it as it always has
         return message
-    if buffers or len(data) > INLINE_LIMIT:
+    if buffers or file.tell() > INLINE_LIMIT:
         return message
-    return data
+    return file.getvalue()
 
 
 def unpack(message: Any) -> Any:

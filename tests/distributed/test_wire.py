@@ -34,6 +34,15 @@ def test_a_message_over_rays_inline_limit_goes_unchanged():
     assert pack(m) is m
 
 
+def test_messages_holding_ray_handles_are_left_to_ray():
+    """Ray serialises an ObjectRef in-band (the receiver borrows it); a pickle of ours would pin it for good."""
+    import ray
+
+    ref = ray.ObjectRef(b"\x01" * 28)
+    for m in (message(ref), message({"nested": [ref]})):
+        assert pack(m) is m
+
+
 def test_what_cloudpickle_refuses_is_left_to_ray():
     m = message(threading.Lock())
     assert pack(m) is m

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 import graphflow.scheduler as scheduler_module
-from graphflow import Calculator, Context, Graph, GraphError, Input, Output, register_calculator
+from graphflow import Calculator, Context, Graph, GraphError, Input, Output, Timestamp, register_calculator
 
 EXECUTORS = ["threads", "inline"]
 
@@ -31,6 +31,39 @@ class AddOne(Calculator):
 
     def process(self, ctx: Context) -> None:
         ctx.emit("OUT", ctx.get("IN") + 1)
+
+
+@register_calculator("ChainLagEmit")
+class LagEmit(Calculator):
+    """Emits IN five microseconds before its input's timestamp (allowed: its outputs' bound still moves to the
+    input's timestamp + 1 after the call, as ``timestamp_offset`` 0 promises).
+
+    Inputs:  IN - int
+    Outputs: OUT - int
+    """
+
+    IN = Input(int)
+    OUT = Output(int)
+
+    def process(self, ctx: Context) -> None:
+        ctx.emit("OUT", ctx.get("IN"), ctx.timestamp.microseconds - 5)
+
+
+@register_calculator("ChainLastEmit")
+class LastEmit(Calculator):
+    """Forwards IN; the packet whose payload is 99 goes out at ONE_OVER_POST_STREAM, the stream's last timestamp.
+
+    Inputs:  IN - int
+    Outputs: OUT - int
+    """
+
+    IN = Input(int)
+    OUT = Output(int)
+    timestamp_offset = None
+
+    def process(self, ctx: Context) -> None:
+        last = ctx.get("IN") == 99
+        ctx.emit("OUT", ctx.get("IN"), Timestamp.ONE_OVER_POST_STREAM if last else ctx.timestamp)
 
 
 def chain(n: int, middle: str = "", tail: str = "", queue_size: int = 100) -> str:
@@ -171,6 +204,68 @@ HAND_OFF_GRAPHS = {
     "slow tail behind a block queue of 2": (chain(3, tail="calculator: TestSlow, options: {delay: 0.0005}, "
                                                   "queue_size: 2"), ("out",)),
 }
+
+
+LAG_THEN_PASS = """
+input_streams: [in]
+output_streams: [out]
+nodes:
+  - {name: lag, calculator: ChainLagEmit, inputs: {IN: in}, outputs: {OUT: s}}
+  - {name: y, calculator: ChainAddOne, inputs: {IN: s}, outputs: {OUT: out}}
+"""
+
+LAST_THEN_PASS = """
+input_streams: [in]
+output_streams: [out]
+nodes:
+  - {name: last, calculator: ChainLastEmit, inputs: {IN: in}, outputs: {OUT: s}}
+  - {name: y, calculator: ChainAddOne, inputs: {IN: s}, outputs: {OUT: out}}
+"""
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_link_fed_below_its_producers_timestamp_still_moves_its_outputs_bound(executor, specialize):
+    """The producer emits at ts - 5, then moves the link's input bound to ts + 1: the link must move its own
+    output's bound on too (a join downstream would wait for it), after every packet, not only at the end."""
+    graph = Graph.from_yaml(LAG_THEN_PASS, executor=executor)
+    bounds: list[int] = []
+    graph.observe("out", lambda p: None, on_bound=lambda t: bounds.append(t.microseconds))
+    graph.start()
+    for i in range(20):
+        graph.add_packet("in", i, 100 + 100 * i)
+        graph.wait_until_idle(timeout=10)
+        assert graph._sched.streams["out"].bound == 100 + 100 * i + 1, (i, bounds[-3:])
+    graph.close()
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_link_fed_at_the_last_timestamp_closes(executor, specialize):
+    """A packet at ONE_OVER_POST_STREAM ends the stream: the link consuming it closes at once, before the
+    application closes the graph's inputs."""
+    graph = Graph.from_yaml(LAST_THEN_PASS, executor=executor)
+    graph.start()
+    for i in range(12):
+        graph.add_packet("in", 99 if i == 11 else i, 10 + i)
+    graph.wait_until_idle(timeout=10)
+    assert graph._sched.by_name["y"].closed
+    graph.close_all_inputs()
+    graph.wait_until_done(timeout=10)
+    graph.close()
+
+
+@pytest.mark.parametrize("executor", EXECUTORS)
+def test_a_link_closed_by_stop_source_is_never_left_running(executor, specialize):
+    """Packets that reach a link after its StopSource are dropped (counted) and the link is not left marked as
+    running, so a cancel() does not report it as stuck in a call."""
+    graph = Graph.from_yaml(chain(2, middle="calculator: TestStopAfter, options: {n: 12}"), executor=executor)
+    graph.start()
+    for i in range(40):
+        graph.add_packet("in", i, 10 + i)
+    graph.wait_until_idle(timeout=10)
+    mid = graph._sched.by_name["mid"]
+    assert mid.closed and mid.inputs[0].received == 40 and mid.inputs[0].drops == 28
+    assert graph._sched.busy() == {}
+    assert graph.cancel() == []
 
 
 @pytest.mark.parametrize("case", sorted(HAND_OFF_GRAPHS))

@@ -212,3 +212,36 @@ nodes:
     sums = [p.payload for p in out]
     expected = [sum(values[: i + 1]) for i in range(len(values))]
     assert sums == expected
+
+
+@pytest.mark.parametrize("offset", [None, 0, 7])
+def test_single_input_turn_test_is_the_general_has_turn_rule(offset):
+    """``SingleInputReadiness.turn_test`` (the has_turn every linked node runs after its call) against the rule it
+    specialises, written out here: stopping, or work (a queued packet or a closed input), or, for a synchronised
+    node, a settled bound + offset past its outputs' bound; on every combination of those states."""
+    from graphflow.packet import Packet
+    from graphflow.timestamp import DONE_US
+
+    g = Graph.from_yaml("input_streams: [a]\nnodes:\n  - {name: n, calculator: PassThrough, inputs: {IN: a}, "
+                        "outputs: {OUT: b}}\n", executor="inline")
+    node = g._sched.by_name["n"]
+    readiness = node.readiness
+    q = readiness.q
+    fast = readiness.turn_test(node, offset)
+    checked = 0
+    for stop in (False, True):
+        for queued in ([], [40], [40, 50]):
+            for bound in (0, 30, 41, 60, DONE_US):
+                for out_bound in (0, 30, 41, 47, 48, 60, DONE_US):
+                    node.stop_requested = stop
+                    q.packets.clear()
+                    q.packets.extend(Packet(0, t) for t in queued)
+                    q.bound, node.out_bound = bound, out_bound
+                    work = readiness.has_work()
+                    general = stop or work or (offset is not None and readiness.settled_bound() + offset > out_bound)
+                    assert fast() == general, (stop, queued, bound, out_bound)
+                    checked += 1
+    q.packets.clear()
+    node.stop_requested = False
+    g.close()
+    assert checked == 2 * 3 * 5 * 7

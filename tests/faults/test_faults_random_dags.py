@@ -208,11 +208,12 @@ def test_lossless_random_dags_give_the_same_outputs_on_every_executor_and_rule_f
     results = []
     for mode in MODES:
         for specialise, hand_off in RULE_FORMS:
+            saved = scheduler_module.SPECIALIZE, scheduler_module.HAND_OFF
             scheduler_module.SPECIALIZE, scheduler_module.HAND_OFF = specialise, hand_off
             try:
                 graph, seen = _run(spec, packets, from_source, mode)
             finally:
-                scheduler_module.SPECIALIZE, scheduler_module.HAND_OFF = True, True
+                scheduler_module.SPECIALIZE, scheduler_module.HAND_OFF = saved
             _check_finished(graph, seen)
             results.append(seen)
     assert all(r == results[0] for r in results[1:])

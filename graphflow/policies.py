@@ -255,6 +255,24 @@ class SingleInputReadiness(DefaultReadiness):
         packets = self.q.packets
         return packets[0]._timestamp._us if packets else self.q.bound
 
+    def hand(self, packet: Packet) -> None:
+        """``take()`` of ``packet`` as if it had just been pushed into the empty queue (the scheduler's hand-off to
+        an idle linked node): the queue counts it as ``InputQueue.push`` would (a push into an empty queue drops
+        nothing under any policy, and take's pop leaves it empty again), and the context gets it as ``take`` sets
+        it."""
+        q = self.q
+        t = packet._timestamp
+        q.received += 1
+        q.bound = t._us + 1
+        if not q.high_water:
+            q.high_water = 1
+        ctx = self.ctx
+        ctx._ts_obj = t
+        ctx._ts = t._us
+        inputs = self.inputs
+        inputs[q.key] = packet
+        ctx._inputs = inputs
+
     def turn_test(self, node: Any, offset: int | None) -> Callable[[], bool]:
         """The scheduler's ``has_turn`` for this node (``Scheduler._make_step``: stopping, or ``has_work()``, or, for
         a synchronised node (``offset`` not None), ``settled_bound() + offset`` past its outputs' bound), with

@@ -624,11 +624,9 @@ class Scheduler:
         # the hand-off to the link (see the end of step): the link's one queue, and the one blocking queue its take()
         # tests for room (a link feeding several blocking queues goes through its take() instead)
         hand = HAND_OFF and link is not None and single is not None and len(link.block_queues) <= 1
-        link_q = link.inputs[0] if link is not None else None
-        link_packets = link_q.packets if link_q is not None else None
+        link_packets = link.inputs[0].packets if link is not None else None
         link_bq = link.block_queues[0] if hand and link.block_queues else None  # type: ignore[union-attr]
-        link_ctx = link.ctx if link is not None else None
-        link_inputs = link.readiness.inputs if link is not None else None  # type: ignore[union-attr]
+        link_hand = link.readiness.hand if hand else None  # type: ignore[union-attr]
         settled = readiness.settled_bound  # type: ignore[union-attr]
         has_work = readiness.has_work  # type: ignore[union-attr]
         if offset == 0:
@@ -715,17 +713,15 @@ class Scheduler:
                     handed = pending[0][1]  # None when the one entry is a bound
             if handed is not None:
                 # The packet goes straight into the link's context. This is _deliver -> InputQueue.push -> the link's
-                # take() (its stop and throttle tests, SingleInputReadiness.take) specialised to one packet for an
-                # idle link whose queue is empty, so it leaves every counter as they would: the queue's push and
-                # pop cancel out (no policy drops into an empty queue; a capacity-1 block queue's space_freed would
-                # only reschedule this running node). tests/engine/test_engine_chains.py compares the two forms.
+                # take() (its stop and throttle tests above, SingleInputReadiness.hand for the queue and context)
+                # specialised to one packet for an idle link whose queue is empty, so it leaves every counter as
+                # they would (a capacity-1 block queue's space_freed would only reschedule this running node).
+                # Before the bound round below, which may move the link's queue bound on past the packet.
+                # tests/engine/test_engine_chains.py compares the two forms.
                 s_out, _p, pts = pending[0]
                 pending.clear()
                 s_out.count += 1
-                link_q.received += 1
-                link_q.bound = pts + 1
-                if not link_q.high_water:
-                    link_q.high_water = 1
+                link_hand(handed)  # type: ignore[misc]
                 if pts >= s_out.bound:
                     s_out.bound = pts + 1
                 if s_out.watched:
@@ -740,12 +736,6 @@ class Scheduler:
                         node.out_bound = bound  # the packet just delivered already moved the one output's bound
                     else:
                         propagate(node, bound, out)
-            if handed is not None:
-                t = handed._timestamp
-                link_ctx._ts_obj = t
-                link_ctx._ts = t._us
-                link_inputs[link_q.key] = handed  # type: ignore[union-attr]
-                link_ctx._inputs = link_inputs  # type: ignore[union-attr]
             if chained:
                 if link.step(out, handed is not None) is RAN:  # type: ignore[union-attr, misc]
                     link.state = IDLE  # type: ignore[union-attr]

@@ -13,7 +13,7 @@ import pytest
 
 from graphflow import Graph, GraphError
 from graphflow.config import load_graph
-from graphflow.distributed import DRIVER, partition
+from graphflow.distributed import DRIVER, actor, partition
 from graphflow.distributed.actor import PartRunner
 from graphflow.distributed.bridge import DONE_US, PACKET, Inbox, Outbox
 from graphflow.distributed.partition import Edge, downstream_streams
@@ -179,6 +179,14 @@ class FakeGroup:
         self.push, self.pull = FakeMethod(), FakeMethod()
 
 
+@pytest.fixture
+def fake_waits(monkeypatch):
+    """The driver's Puller thread waits for push replies with ``ray.get``; here the refs are the fake's futures.
+    Its wait is made long, so that a reply handed to the idle thread is surely handled there."""
+    monkeypatch.setattr(actor, "result_of", lambda ref, timeout: ref.fut.result(timeout))
+    monkeypatch.setattr(actor, "AWAIT_REPLY_S", 5.0)
+
+
 def wait_for(predicate, timeout: float = 5.0) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -186,7 +194,7 @@ def wait_for(predicate, timeout: float = 5.0) -> None:
         time.sleep(0.005)
 
 
-def test_the_driver_feeds_push_replies_and_long_polls_in_order_and_returns_their_credit():
+def test_the_driver_feeds_push_replies_and_long_polls_in_order_and_returns_their_credit(fake_waits):
     """The driver's real transports (Pusher, Puller) against a fake group: a reply that overtakes the long poll
     waits for it; the credit of both goes back with the next push or poll; an early batch whose predecessor
     nothing under way can bring settles as a counted gap."""
@@ -199,6 +207,8 @@ def test_the_driver_feeds_push_replies_and_long_polls_in_order_and_returns_their
         (edge_id, ack, ack_for, _), poll1 = far.pull.next()
         assert (edge_id, ack, ack_for) == ("y-><driver>", 0, None)
 
+        puller = driver.pullers["y-><driver>"]
+        wait_for(lambda: puller.idle)  # so the push's reply is handed to the edge's thread (ray.get)
         driver.graph.add_packet("x", 10, 10)
         (edge_id, _, batch, credit, credit_for), push1 = far.push.next()
         assert edge_id == "x->far" and [it[1] for it in batch] == [10] and credit == {"y-><driver>": 0}
@@ -207,6 +217,7 @@ def test_the_driver_feeds_push_replies_and_long_polls_in_order_and_returns_their
         assert seen == []
         poll1.set_result(("g1", [(1, 10, PACKET, 10, 0)]))
         wait_for(lambda: seen == [10, 11])
+        assert puller.awaited == 1  # the waiting thread handled the reply itself
 
         (_, ack, ack_for, _), poll2 = far.pull.next()  # the poll came back: the next one carries the credit
         assert (ack, ack_for) == (2, "g1")
@@ -294,3 +305,29 @@ def test_a_packet_added_with_run_here_runs_its_light_consumer_in_the_caller():
         assert graph.wait_idle(5.0) and where[-1] != threading.current_thread().name
     finally:
         graph.wait_until_done(timeout=10)
+
+
+def test_a_push_reply_is_handled_while_the_driver_edge_thread_is_busy(fake_waits):
+    """A push's reply returns credit and sends the next batch: when the thread of the edge back is busy (here: an
+    observer it runs blocks), the reply is not handed to it (it would wait behind the observer) but handled in the
+    transport's callback, and the next push goes out at once."""
+    far = FakeGroup()
+    driver = PartRunner(partition(validate(load_graph(HOP)))[DRIVER])
+    release = threading.Event()
+    driver.graph.observe("y", lambda p: release.wait(10.0))
+    driver.start({}, peers={"far": far})
+    try:
+        _, poll1 = far.pull.next()
+        poll1.set_result(("g1", [(1, 10, PACKET, 10, 0)]))  # the edge's thread delivers it: the observer blocks
+        puller = driver.pullers["y-><driver>"]
+        wait_for(lambda: not puller.idle and not puller.arrivals)
+        driver.graph.add_packet("x", 20, 20)
+        driver.graph.add_packet("x", 21, 21)
+        (_, _, batch, _, _), push1 = far.push.next()
+        assert [it[1] for it in batch] == [20]
+        push1.set_result((1, "g1", {}))
+        (_, _, batch, _, _), _ = far.push.next()  # within next()'s 5 s, the edge thread still blocked
+        assert [it[1] for it in batch] == [21] and not release.is_set() and puller.awaited == 0
+    finally:
+        release.set()
+        driver.cancel()

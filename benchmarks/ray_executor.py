@@ -215,13 +215,21 @@ def _busy_s() -> float:
 
 def pipeline(frames: int, iterations: int, runs: int) -> dict:
     """Wall time, and where the CPU went: per process (driver, each stage's actor, Ray's own processes) and
-    everything else on the machine (other users of a shared box) during the run."""
+    everything else on the machine (other users of a shared box) during the run. Also the steady state: the time
+    per frame between the output of frame ``frames // STEADY_FROM`` and the last, which leaves out the pipeline's
+    fill (the second stage waits for the first's first output, and over a bridge for its first batch: up to the
+    bridge's linger, 20 ms) and drain; a camera pipeline spends nearly all its life there."""
     text = PIPELINE.replace("ITER", str(iterations))
 
     def run(make, grouped: bool) -> tuple[float, list[int], dict]:
         graph = make()
-        out = []
-        graph.observe("y", lambda p: out.append(p.payload))
+        out, at = [], []
+
+        def seen(p) -> None:
+            at.append(time.perf_counter())
+            out.append(p.payload)
+
+        graph.observe("y", seen)
         graph.start()
         pids = {"driver": os.getpid()}
         if grouped:
@@ -238,7 +246,10 @@ def pipeline(frames: int, iterations: int, runs: int) -> dict:
         graph.cancel()
         used = {k: after[k] - before[k] for k in pids}
         ours = sum(v for v in used.values() if v == v)
-        cpu = {"wall_s": round(wall, 3), "machine_busy_cores": round(busy / wall, 2),
+        first = frames // STEADY_FROM
+        steady_ms = (at[-1] - at[first]) / (frames - 1 - first) * 1e3
+        cpu = {"wall_s": round(wall, 3), "steady_ms_per_frame": round(steady_ms, 3),
+               "machine_busy_cores": round(busy / wall, 2),
                "ours_cores": round(ours / wall, 2), "others_cores": round(max(0.0, busy - ours) / wall, 2),
                "driver_cores": round(used["driver"] / wall, 2)}
         for k, v in used.items():
@@ -250,12 +261,15 @@ def pipeline(frames: int, iterations: int, runs: int) -> dict:
         return wall, out, cpu
 
     threads, groups, cpu_threads, cpu_groups, ceiling = [], [], [], [], []
+    steady_threads, steady_groups = [], []
     for _ in range(runs):  # interleaved, so both see the same load on a shared machine
         wall, ref, cpu = run(lambda: Graph.from_yaml(text), False)
         threads.append(wall)
+        steady_threads.append(cpu["steady_ms_per_frame"])
         cpu_threads.append(cpu)
         wall, got, cpu = run(lambda: ray_graph(text), True)
         groups.append(wall)
+        steady_groups.append(cpu["steady_ms_per_frame"])
         cpu_groups.append(cpu)
         assert got == ref, "the two executors disagree"
         ceiling.append(two_process_ceiling(frames, iterations))
@@ -264,10 +278,16 @@ def pipeline(frames: int, iterations: int, runs: int) -> dict:
     return {"frames": frames, "iterations_per_stage": iterations, "stage_ms_approx": round(stage_ms, 2),
             "threads_wall_s": [round(x, 3) for x in threads], "ray_groups_wall_s": [round(x, 3) for x in groups],
             "threads_median_s": round(t, 3), "ray_groups_median_s": round(g, 3),
-            "speedup_ray_over_threads": round(t / g, 3), "identical_outputs": True,
+            "speedup_ray_over_threads": round(t / g, 3),
+            "steady_state_speedup_ray_over_threads": round(statistics.median(steady_threads)
+                                                           / statistics.median(steady_groups), 3),
+            "steady_state_from_frame": frames // STEADY_FROM, "identical_outputs": True,
             "cpu_threads_runs": cpu_threads, "cpu_ray_groups_runs": cpu_groups,
             "machine_ceiling_two_plain_processes_runs": ceiling,
             "machine_ceiling_speedup_median": round(statistics.median(c["speedup"] for c in ceiling), 3)}
+
+
+STEADY_FROM = 10  # the steady state starts at the output of frame frames // STEADY_FROM
 
 
 def _burn_frames(args: tuple[int, int]) -> float:
@@ -302,7 +322,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--hops", type=int, default=300, help="lock-step round trips per payload")
     ap.add_argument("--stream", type=int, default=20000, help="int packets for the throughput run")
-    ap.add_argument("--frames", type=int, default=200)
+    ap.add_argument("--frames", type=int, default=1000, help="frames per pipeline run (a short run is mostly fill)")
     ap.add_argument("--iterations", type=int, default=40000, help="Burn rounds per stage and frame")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--cluster", action="store_true", help="also measure across simulated nodes")

@@ -79,7 +79,9 @@ class BridgeAborted(Exception):  # noqa: N818 - a signal between bridge threads
 class Outbox:
     def __init__(self, edge: Edge) -> None:
         self.edge = edge
-        self.cond = threading.Condition()
+        lock = threading.RLock()
+        self.cond = threading.Condition(lock)  # the takers (transport) wait on it for items...
+        self.credit = threading.Condition(lock)  # ...the producers for credit (``block``): a wake for whom it concerns
         self.items: deque[tuple] = deque()
         self.seq = 0
         self.unacked = 0  # block: items taken for transfer, not yet accepted by the receiver
@@ -112,7 +114,7 @@ class Outbox:
                         f"bridge '{self.edge.id}' (from {self.edge.src}) stayed full ({self.edge.capacity} packets) "
                         f"for {timeout} s; the receiving group is slower than its input — raise queue_size, use "
                         "queue_policy drop_oldest/latest_only, or a FlowLimiter")
-                self.cond.wait(WAIT_SLICE_S if left is None else min(WAIT_SLICE_S, left))
+                self.credit.wait(WAIT_SLICE_S if left is None else min(WAIT_SLICE_S, left))
 
     def put_packet(self, ts: int, payload: Any) -> None:
         payload = _wire(payload)
@@ -124,7 +126,7 @@ class Outbox:
                     self._drop_oldest_packet()
             else:
                 while len(self.items) + self.unacked >= self.edge.capacity and not self.aborted:
-                    self.cond.wait(WAIT_SLICE_S)
+                    self.credit.wait(WAIT_SLICE_S)
             self.items.append((ts, PACKET, payload, time.time_ns()))
             self.queued_packets += 1
             self.packets += 1
@@ -162,6 +164,7 @@ class Outbox:
         with self.cond:
             self.aborted = True
             self.cond.notify_all()
+            self.credit.notify_all()
 
     def _wake_taker_locked(self) -> None:
         """After a put: wake a waiting ``take`` unless the items linger or a reply claims them (``release`` wakes it
@@ -247,7 +250,7 @@ class Outbox:
             if not self.edge.dropping:
                 self.unacked = max(0, self.unacked - n)
             self.lost += lost
-            self.cond.notify_all()
+            self.credit.notify_all()  # a taker never waits for credit: waking it would only take the GIL
 
     @property
     def finished(self) -> bool:

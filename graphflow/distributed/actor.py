@@ -59,10 +59,15 @@ Push = tuple[str, str, list[tuple], dict[str, int], str | None]  # edge id, send
 Pull = tuple[str, int, str | None, float]  # edge id, credit, for (incarnation), timeout s
 
 
-def result_of(ref: Any, timeout: float) -> Any:
-    """The result of a call, waiting up to ``timeout`` s (``TimeoutError``; or raises what the call raised). The
-    waiting thread is woken by Ray's core itself, not by a Python callback on Ray's io thread."""
-    return ray.get(ref, timeout=timeout)
+def first_ready(refs: list[Any], timeout: float) -> list[Any]:
+    """Those of ``refs`` whose calls have answered, waiting up to ``timeout`` s for the first. The waiting thread
+    is woken by Ray's core itself, not by a Python callback on Ray's io thread."""
+    return ray.wait(refs, num_returns=1, timeout=timeout, fetch_local=True)[0]
+
+
+def result_of(ref: Any) -> Any:
+    """The result of a call ``first_ready`` returned (or raises what the call raised)."""
+    return ray.get(ref)
 
 
 def engine_has_bounds() -> bool:
@@ -453,27 +458,16 @@ class Pusher:
         """``flight``'s reply is handled in Ray's completion callback."""
         flight.ref.future().add_done_callback(lambda fut: self._answered(flight, fut.result))
 
-    def answer(self, flight: Flight, timeout: float) -> bool:
-        """Wait up to ``timeout`` s for ``flight``'s reply and handle it here (a Puller thread); False: it has not
-        come, and is left to Ray's completion callback."""
-        try:
-            reply = result_of(flight.ref, timeout)
-        except TimeoutError:
-            self.answer_later(flight)
-            return False
-        except Exception as exc:  # noqa: BLE001 - the transfer failed: handled as the callback would
-            failure = exc
+    def answer(self, flight: Flight) -> None:
+        """Handle ``flight``'s reply, which has come (a Puller thread woken by ``first_ready``), all but the next
+        push: the thread calls ``kick`` once it has fed the batches the reply carried, so that the next push
+        returns their credit (otherwise only the long poll in flight could, which waits for items the group may
+        be unable to send for want of that very credit)."""
+        self._answered(flight, lambda: result_of(flight.ref), kick=False)
 
-            def result() -> Any:
-                raise failure
-            self._answered(flight, result)
-            return True
-        self._answered(flight, lambda: reply)
-        return True
-
-    def _answered(self, flight: Flight, result: Callable[[], Any]) -> None:
+    def _answered(self, flight: Flight, result: Callable[[], Any], kick: bool = True) -> None:
         """The reply of ``flight`` (``result()`` returns or raises it), handled exactly once: by Ray's completion
-        callback (``answer_later``) or by the Puller thread it was handed to (``answer``)."""
+        callback (``answer_later``) or by the Puller thread it was handed to (``answer``, ``kick`` False)."""
         try:
             accepted, receiver, carried = unpack(result())
         except Exception:  # noqa: BLE001 - RayActorError, TaskCancelledError, ...: the transfer failed
@@ -495,7 +489,8 @@ class Pusher:
             if flight.batch[-1][2] != PACKET and flight.batch[-1][1] >= DONE_US:
                 self.ended.set()
                 return
-        self.kick()
+        if kick:
+            self.kick()
 
     def _resolve(self, flight: Flight, receiver: str | None, carried: dict[str, list[tuple]]) -> None:
         """Tell the pullers how the push ended (``receiver`` None: it failed; its credit goes to the next one)."""
@@ -560,8 +555,9 @@ class Puller:
         self.owed_to: str | None = None  # ...to this incarnation of the group
         self.pulls = self.pulled = self.carried = 0  # long polls made; batches by long poll / by push reply
         self.awaited = 0  # push replies this thread waited for and handled itself (the rest: Ray's callback)
+        self.empty_polls = 0  # long polls that waited out their timeout with nothing to bring
         self.poll: tuple[int, float, Any] | None = None  # (token, sent at, ref) of the long poll in flight
-        self.awaiting: list[tuple[Pusher, Flight]] = []  # pushes whose replies this thread waits for (ray.get)...
+        self.awaiting: list[tuple[Pusher, Flight]] = []  # pushes whose replies this thread waits for (first_ready)...
         self.idle = False  # ...taken only while it waits for work (so it is never delivering into a full queue)
         self.retry_at = 0.0
 
@@ -596,7 +592,7 @@ class Puller:
 
     def await_reply(self, pusher: Pusher, flight: Flight) -> bool:
         """Hand ``flight`` (whose reply may carry this edge's batches) to this edge's thread if it is idle: it
-        waits for the reply in ``ray.get`` and handles it itself (``Pusher.answer``), sparing the hand-off from
+        waits for the reply (``first_ready``) and handles it itself (``Pusher.answer``), sparing the hand-off from
         Ray's completion callback to this thread (~0.1 ms a round trip). False: it is busy (it could be delivering
         into a full queue, and the reply returns credit), the caller leaves the reply to the callback."""
         with self.cond:
@@ -606,12 +602,23 @@ class Puller:
             self.cond.notify()
             return True
 
-    def _wait_replies(self, awaiting: list[tuple[Pusher, Flight]]) -> None:
-        """Wait for the replies of ``awaiting`` (``AWAIT_REPLY_S`` in all at most) and handle those that came; the
-        rest go to Ray's completion callback."""
-        deadline = time.monotonic() + AWAIT_REPLY_S
+    def _wait_replies(self, awaiting: list[tuple[Pusher, Flight]]) -> list[Pusher]:
+        """Wait for the replies of ``awaiting`` or the long poll's, whichever comes first (``AWAIT_REPLY_S`` at
+        most: meanwhile other transfers' batches for this edge wait), and handle the replies that came; the rest go
+        to Ray's completion callback. Returns the pushers to ``kick`` once their replies' batches are fed."""
+        refs = [f.ref for _, f in awaiting]
+        if self.poll is not None:
+            refs.append(self.poll[2])
+        ready = first_ready(refs, AWAIT_REPLY_S)
+        answered = []
         for pusher, flight in awaiting:
-            self.awaited += pusher.answer(flight, max(0.0, deadline - time.monotonic()))
+            if any(flight.ref is r for r in ready):
+                self.awaited += 1
+                pusher.answer(flight)
+                answered.append(pusher)
+            else:
+                pusher.answer_later(flight)
+        return answered
 
     def wake(self) -> None:
         with self.cond:
@@ -631,8 +638,7 @@ class Puller:
                         self.cond.wait(WAIT_SLICE_S)
                         self.idle = False
                     awaiting, self.awaiting = self.awaiting, []
-                if awaiting:
-                    self._wait_replies(awaiting)
+                answered = self._wait_replies(awaiting) if awaiting else []
                 with self.cond:
                     arrivals = list(self.arrivals)
                     self.arrivals.clear()
@@ -646,6 +652,8 @@ class Puller:
                         self.pulled += not reply
                         self._owe(incarnation, box.deliver(incarnation, batch, lambda: runner.aborted))
                 self._settle()
+                for pusher in answered:  # (a push that fails to go out here is retried by its watch thread)
+                    pusher.kick()
         except GraphError as exc:
             if exc.phase == "bridge":
                 runner._fail(exc)
@@ -686,6 +694,8 @@ class Puller:
         except Exception:  # noqa: BLE001 - RayActorError, a group restarting: the thread asks again after RETRY_S
             self.refund(ack_for, ack)
             incarnation, batch = None, []
+        if incarnation is not None and not batch:
+            self.empty_polls += 1
         self.arrive(token, incarnation, batch)
 
     def _owe(self, incarnation: str | None, credit: int) -> None:
@@ -710,7 +720,7 @@ class Puller:
 
     def stats(self) -> dict[str, Any]:
         return {"pulls": self.pulls, "pulled_batches": self.pulled, "piggybacked_batches": self.carried,
-                "replies_awaited": self.awaited}
+                "replies_awaited": self.awaited, "empty_polls": self.empty_polls}
 
 
 GroupActor = ray.remote(PartRunner)

@@ -181,9 +181,14 @@ class FakeGroup:
 
 @pytest.fixture
 def fake_waits(monkeypatch):
-    """The driver's Puller thread waits for push replies with ``ray.get``; here the refs are the fake's futures.
+    """The driver's Puller thread waits for push replies with ``ray.wait``; here the refs are the fake's futures.
     Its wait is made long, so that a reply handed to the idle thread is surely handled there."""
-    monkeypatch.setattr(actor, "result_of", lambda ref, timeout: ref.fut.result(timeout))
+    def first_ready(refs, timeout):
+        done, _ = concurrent.futures.wait([r.fut for r in refs], timeout, concurrent.futures.FIRST_COMPLETED)
+        return [r for r in refs if r.fut in done]
+
+    monkeypatch.setattr(actor, "first_ready", first_ready)
+    monkeypatch.setattr(actor, "result_of", lambda ref: ref.fut.result())
     monkeypatch.setattr(actor, "AWAIT_REPLY_S", 5.0)
 
 
@@ -208,7 +213,7 @@ def test_the_driver_feeds_push_replies_and_long_polls_in_order_and_returns_their
         assert (edge_id, ack, ack_for) == ("y-><driver>", 0, None)
 
         puller = driver.pullers["y-><driver>"]
-        wait_for(lambda: puller.idle)  # so the push's reply is handed to the edge's thread (ray.get)
+        wait_for(lambda: puller.idle)  # so the push's reply is handed to the edge's thread (ray.wait)
         driver.graph.add_packet("x", 10, 10)
         (edge_id, _, batch, credit, credit_for), push1 = far.push.next()
         assert edge_id == "x->far" and [it[1] for it in batch] == [10] and credit == {"y-><driver>": 0}

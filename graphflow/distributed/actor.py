@@ -53,6 +53,7 @@ JOIN_TIMEOUT_S = 5.0
 RETRY_S = 0.1  # pause before retrying a transfer to a peer that is restarting
 SWITCH_INTERVAL_S = 0.0005  # in a group's actor: bridge threads get the GIL soon even while a node computes
 PEER_CHECK_S = 2.0  # a transfer unanswered this long: check whether the receiver restarted meanwhile
+IDLE_SLICE_S = WAIT_SLICE_S  # an idle edge thread wakes this often (``cancel`` and arrivals wake it at once)
 AWAIT_REPLY_S = 0.005  # a Puller thread waits this long for a push reply itself (then leaves it to the callback)
 PULL_GIVE_UP_S = 30.0  # a long poll unanswered this long (its group hangs): ask again
 Push = tuple[str, str, list[tuple], dict[str, int], str | None]  # edge id, sender incarnation, batch, credit, for
@@ -430,16 +431,23 @@ class Pusher:
         self.flight: Flight | None = None
         self.receiver: str | None = None  # the receiver's incarnation, from its last answer
         self.retry_at = 0.0
+        self.fed_by: float = 0.0  # the next push waits (until then, monotonic s) for the edge thread's own kick
         self.ended = threading.Event()
         # in the driver: the bridges back from the receiving group, whose batches the push replies may carry
         self.replies = [p for p in runner.pullers.values() if p.box.edge.src == box.edge.dst]
 
-    def kick(self) -> None:
-        """Submit the next batch if none is in flight (any thread; cheap when there is nothing to do)."""
+    def kick(self, after_feed: bool = False) -> None:
+        """Submit the next batch if none is in flight (any thread; cheap when there is nothing to do).
+        ``after_feed``: the call of the edge thread that handled the last reply and has fed its batches (``answer``);
+        until it comes (at most ``WAIT_SLICE_S``) other calls leave the next push to it, so that the push carries
+        those batches' credit."""
         if self.flight is not None or self.ended.is_set():
             return
         with self.lock:
-            if self.flight is not None or self.runner.aborted or time.monotonic() < self.retry_at:
+            now = time.monotonic()
+            if after_feed:
+                self.fed_by = 0.0
+            if self.flight is not None or self.runner.aborted or now < self.retry_at or now < self.fed_by:
                 return
             batch = self.box.take(0.0)
             if not batch:
@@ -451,7 +459,9 @@ class Pusher:
             ref = self.peer.push.remote(pack((self.box.edge.id, self.runner.incarnation, batch, credit,
                                                    self.receiver)))
             flight = self.flight = Flight(ref, batch, time.monotonic(), tokens, credit, self.receiver)
-        if not (self.replies and self.replies[0].await_reply(self, flight)):  # its batches' idle thread waits, or:
+        # one bridge back: its thread, if idle, waits for the reply (with more, the reply may feed another edge,
+        # whose credit this push's successor could then miss)
+        if not (len(self.replies) == 1 and self.replies[0].await_reply(self, flight)):
             self.answer_later(flight)
 
     def answer_later(self, flight: Flight) -> None:
@@ -460,9 +470,9 @@ class Pusher:
 
     def answer(self, flight: Flight) -> None:
         """Handle ``flight``'s reply, which has come (a Puller thread woken by ``first_ready``), all but the next
-        push: the thread calls ``kick`` once it has fed the batches the reply carried, so that the next push
-        returns their credit (otherwise only the long poll in flight could, which waits for items the group may
-        be unable to send for want of that very credit)."""
+        push: the thread calls ``kick(after_feed=True)`` once it has fed the batches the reply carried, so that the
+        next push returns their credit (otherwise only the long poll in flight could, which waits for items the
+        group may be unable to send for want of that very credit)."""
         self._answered(flight, lambda: result_of(flight.ref), kick=False)
 
     def _answered(self, flight: Flight, result: Callable[[], Any], kick: bool = True) -> None:
@@ -485,6 +495,8 @@ class Pusher:
                 self.ended.set()
                 return
             self.receiver = receiver
+            if not kick:
+                self.fed_by = time.monotonic() + WAIT_SLICE_S  # before the ack: it wakes producers, who kick
             self.box.ack(len(flight.batch))
             if flight.batch[-1][2] != PACKET and flight.batch[-1][1] >= DONE_US:
                 self.ended.set()
@@ -609,7 +621,10 @@ class Puller:
         refs = [f.ref for _, f in awaiting]
         if self.poll is not None:
             refs.append(self.poll[2])
-        ready = first_ready(refs, AWAIT_REPLY_S)
+        try:
+            ready = first_ready(refs, AWAIT_REPLY_S)
+        except Exception:  # noqa: BLE001 - Ray going away, say: the callbacks handle every one of them
+            ready = []
         answered = []
         for pusher, flight in awaiting:
             if any(flight.ref is r for r in ready):
@@ -635,7 +650,7 @@ class Puller:
                 with self.cond:
                     if not self.arrivals and not self.awaiting:
                         self.idle = True
-                        self.cond.wait(WAIT_SLICE_S)
+                        self.cond.wait(IDLE_SLICE_S)
                         self.idle = False
                     awaiting, self.awaiting = self.awaiting, []
                 answered = self._wait_replies(awaiting) if awaiting else []
@@ -652,8 +667,11 @@ class Puller:
                         self.pulled += not reply
                         self._owe(incarnation, box.deliver(incarnation, batch, lambda: runner.aborted))
                 self._settle()
-                for pusher in answered:  # (a push that fails to go out here is retried by its watch thread)
-                    pusher.kick()
+                for pusher in answered:
+                    try:
+                        pusher.kick(after_feed=True)
+                    except Exception:  # noqa: BLE001 - e.g. a payload Ray cannot serialise: the pusher's watch
+                        pass  # thread kicks again and fails the part with the error
         except GraphError as exc:
             if exc.phase == "bridge":
                 runner._fail(exc)

@@ -190,6 +190,7 @@ def fake_waits(monkeypatch):
     monkeypatch.setattr(actor, "first_ready", first_ready)
     monkeypatch.setattr(actor, "result_of", lambda ref: ref.fut.result())
     monkeypatch.setattr(actor, "AWAIT_REPLY_S", 5.0)
+    monkeypatch.setattr(actor, "IDLE_SLICE_S", 5.0)  # so that an idle thread stays idle while the test pushes
 
 
 def wait_for(predicate, timeout: float = 5.0) -> None:
@@ -335,4 +336,29 @@ def test_a_push_reply_is_handled_while_the_driver_edge_thread_is_busy(fake_waits
         assert [it[1] for it in batch] == [21] and not release.is_set() and puller.awaited == 0
     finally:
         release.set()
+        driver.cancel()
+
+
+def test_the_push_after_a_reply_carries_the_credit_of_the_batches_it_brought(fake_waits):
+    """The edge thread that handled a push's reply sends the next push only after feeding the reply's batches, and
+    no other thread overtakes it: here the observer of what came back adds the next packet (from the edge thread,
+    during the feed), whose own kick would otherwise send it before that credit is owed. Without the credit the
+    group's producer could only get it from the long poll in flight, which waits for items that producer cannot
+    send (an int stream fell to a fifth of its rate)."""
+    far = FakeGroup()
+    driver = PartRunner(partition(validate(load_graph(HOP)))[DRIVER])
+    driver.graph.observe("y", lambda p: driver.graph.add_packet("x", p.payload + 1, p.payload + 1))
+    driver.start({}, peers={"far": far})
+    try:
+        far.pull.next()
+        puller = driver.pullers["y-><driver>"]
+        wait_for(lambda: puller.idle)
+        driver.graph.add_packet("x", 10, 10)
+        (_, _, batch, credit, _), push1 = far.push.next()
+        assert [it[1] for it in batch] == [10] and credit == {"y-><driver>": 0}
+        push1.set_result((1, "g1", {"y-><driver>": [(1, 10, PACKET, 10, 0)]}))
+        (_, _, batch, credit, credit_for), _ = far.push.next()
+        assert puller.awaited == 1
+        assert [it[1] for it in batch] == [11] and (credit, credit_for) == ({"y-><driver>": 1}, "g1")
+    finally:
         driver.cancel()

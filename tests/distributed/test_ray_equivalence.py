@@ -159,27 +159,6 @@ def test_a_lock_step_round_trip_is_one_call(clean):
     assert y["piggybacked_batches"] + y["pulled_batches"] == y["batches"]
 
 
-def test_a_stream_into_a_group_and_back_never_waits_for_credit(clean):
-    """An int stream through a group as fast as credit allows: the credit for what came back in push replies rides
-    the next push. (When the next push went out before those batches were fed, the credit could only travel with
-    the long poll in flight, which waits for items the group cannot send without that credit: every other batch
-    waited out the poll's timeout, 4,800 instead of 25,000 packets/s.)"""
-    graph = ray_graph(HOP)
-    got = []
-    graph.observe("y", lambda p: got.append(p.payload))
-    graph.start()
-    n = 3000
-    try:
-        for t in range(n):
-            graph.add_packet("x", t, t)
-        graph.wait_until_done(timeout=60)
-        y = graph.stats()["bridges"]["y-><driver>"]
-    finally:
-        graph.cancel()
-    assert got == list(range(n))
-    assert y["empty_polls"] <= 2, y
-
-
 ROOT = Path(__file__).resolve().parents[2]
 VIDEO = ROOT.parent / "shared" / "data" / "hands" / "videos" / "hand_landmarker_test_video.mp4"
 FRAMES = 12

@@ -15,7 +15,10 @@ and an ``Inbox`` per bridge in (feeding a graph input stream). Transports:
   up to ``REPLY_WAIT_S`` for the group to be idle again before it takes; a busy group never makes a push wait.
   Both paths take through ``Outbox.take``; the push returns the credit of the batches its earlier replies
   brought. Such a push also runs the light work it sets off in its own thread (the engine's ``caller_runs``
-  rule, for that packet), sparing the hand-off to a worker and back.
+  rule, for that packet), sparing the hand-off to a worker and back. In the driver, the reply of a push to a
+  group with one bridge back is handled by that bridge's thread when it is idle (it waits in ``ray.wait``;
+  ``Puller.await_reply``), which feeds what the reply carried before the next push goes out, so that push
+  returns its credit; a busy thread leaves replies to Ray's completion callback.
 
 A call's fields travel as one tuple argument: Ray serialises each argument on its own, and five cost about
 0.1 ms more per call than one on a small machine (``PUSH``/``PULL`` name the fields).

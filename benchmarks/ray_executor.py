@@ -213,6 +213,9 @@ def _busy_s() -> float:
     return t.user + t.nice + t.system + t.irq + t.softirq + getattr(t, "steal", 0.0)
 
 
+STEADY_FROM = 10  # the steady state starts at the output of frame frames // STEADY_FROM
+
+
 def pipeline(frames: int, iterations: int, runs: int) -> dict:
     """Wall time, and where the CPU went: per process (driver, each stage's actor, Ray's own processes) and
     everything else on the machine (other users of a shared box) during the run. Also the steady state: the time
@@ -261,33 +264,28 @@ def pipeline(frames: int, iterations: int, runs: int) -> dict:
         return wall, out, cpu
 
     threads, groups, cpu_threads, cpu_groups, ceiling = [], [], [], [], []
-    steady_threads, steady_groups = [], []
     for _ in range(runs):  # interleaved, so both see the same load on a shared machine
         wall, ref, cpu = run(lambda: Graph.from_yaml(text), False)
         threads.append(wall)
-        steady_threads.append(cpu["steady_ms_per_frame"])
         cpu_threads.append(cpu)
         wall, got, cpu = run(lambda: ray_graph(text), True)
         groups.append(wall)
-        steady_groups.append(cpu["steady_ms_per_frame"])
         cpu_groups.append(cpu)
         assert got == ref, "the two executors disagree"
         ceiling.append(two_process_ceiling(frames, iterations))
     t, g = statistics.median(threads), statistics.median(groups)
+    steady_t, steady_g = (statistics.median(c["steady_ms_per_frame"] for c in runs_cpu)
+                          for runs_cpu in (cpu_threads, cpu_groups))
     stage_ms = t / frames / 2 * 1e3
     return {"frames": frames, "iterations_per_stage": iterations, "stage_ms_approx": round(stage_ms, 2),
             "threads_wall_s": [round(x, 3) for x in threads], "ray_groups_wall_s": [round(x, 3) for x in groups],
             "threads_median_s": round(t, 3), "ray_groups_median_s": round(g, 3),
             "speedup_ray_over_threads": round(t / g, 3),
-            "steady_state_speedup_ray_over_threads": round(statistics.median(steady_threads)
-                                                           / statistics.median(steady_groups), 3),
+            "steady_state_speedup_ray_over_threads": round(steady_t / steady_g, 3),
             "steady_state_from_frame": frames // STEADY_FROM, "identical_outputs": True,
             "cpu_threads_runs": cpu_threads, "cpu_ray_groups_runs": cpu_groups,
             "machine_ceiling_two_plain_processes_runs": ceiling,
             "machine_ceiling_speedup_median": round(statistics.median(c["speedup"] for c in ceiling), 3)}
-
-
-STEADY_FROM = 10  # the steady state starts at the output of frame frames // STEADY_FROM
 
 
 def _burn_frames(args: tuple[int, int]) -> float:

@@ -651,7 +651,7 @@ class Puller:
             while not runner.aborted and not box.closed:
                 self._poll(peer)
                 with self.cond:
-                    if not self.arrivals and not self.awaiting:
+                    if not self.arrivals:  # (``awaiting`` fills only while idle, and is taken right after)
                         self.idle = True
                         self.cond.wait(IDLE_SLICE_S)
                         self.idle = False

@@ -8,7 +8,9 @@ complexity we run ``graphs/hand_tracking.yaml`` with the same options and requir
   max-abs differences (normalized) of landmark x, y, of palm boxes + keypoints + score, and of ROI corners (from
   palms and from landmarks) with median <= 2e-3 and worst <= 1e-2;
 - video: the per-frame hand count (and palm detection count) matches on >= 95% of frames, landmarks within the
-  same bounds, and the handedness label of every matched hand agrees.
+  same bounds, and handedness within MediaPipe's own sensitivity on this clip (``test_tracking_agreement.py``:
+  P(left) within 1.25x of the most MediaPipe's moves under an invisible perturbation, the same label wherever
+  MediaPipe is further from 0.5 than that).
 
 Static agreement holds for every backend (torch, onnxruntime, openvino), with the issue's tighter landmark bound:
 per-hand landmark x, y max-abs difference median <= 1e-3, worst <= 5e-3. Tracking agreement per backend is in
@@ -27,6 +29,8 @@ import cv2
 import numpy as np
 import pytest
 import torch
+from test_tracking_agreement import assert_handedness_within_sensitivity, handedness_sensitivity, left_probability
+from test_tracking_agreement import reference as tracking_reference
 
 from calculators.hands.backends import BACKENDS
 from calculators.types import Detection, NormalizedRect
@@ -182,7 +186,7 @@ def test_video_tracking_agrees_with_mediapipe(complexity: int) -> None:
                         max_num_hands=want["settings"]["max_num_hands"])
     same_count = same_palms = 0
     diffs: list[float] = []
-    labels: list[bool] = []
+    lefts: list[tuple[float, float]] = []
     for got, theirs in zip(results, want["frames"], strict=True):
         same_palms += len(got["palm_detections"]) == len(theirs["palm_detections"])
         if len(got["hands"]) != len(theirs["hands"]):
@@ -190,8 +194,10 @@ def test_video_tracking_agrees_with_mediapipe(complexity: int) -> None:
         same_count += 1
         for ours, their in zip(got["hands"], theirs["hands"], strict=True):
             diffs.append(landmark_diff(ours.landmarks, their["landmarks"]))
-            labels.append(ours.handedness == their["handedness"]["label"])
+            lefts.append((left_probability(ours.handedness, ours.handedness_score),
+                          left_probability(their["handedness"]["label"], their["handedness"]["score"])))
     assert same_count >= 0.95 * len(frames), f"hand count matches on {same_count}/{len(frames)} frames"
     assert same_palms >= 0.95 * len(frames), f"palm detection count matches on {same_palms}/{len(frames)} frames"
-    assert all(labels), f"handedness differs on {labels.count(False)} of {len(labels)} tracked hands"
+    clip = tracking_reference("640x360")[f"model_complexity_{complexity}"]
+    assert_handedness_within_sensitivity(f"complexity {complexity} video", lefts, handedness_sensitivity(clip))
     assert_within(f"complexity {complexity} video landmarks", diffs)

@@ -4,8 +4,9 @@ Measured in one session, each next to its baseline:
 
 - per-hop latency p50/p99 (lock-step: add one packet, wait for it) for an int, a 640x480x3 and a 1280x720x3 uint8
   payload: driver -> one group (PassThrough) -> driver, i.e. two bridge hops, against a bare Ray actor method
-  round trip (``echo.remote(x)``, two hops as well) and a Ray Compiled Graph round trip through the same kind of
-  actor; on one node and (``--cluster``) with the group on another simulated node (``ray.cluster_utils.Cluster``);
+  round trip (``echo.remote(x)``, two hops as well; the two take turns in blocks of 25) and a Ray Compiled Graph
+  round trip through the same kind of actor; on one node and (``--cluster``) with the group on another simulated
+  node (``ray.cluster_utils.Cluster``);
 - packets/s of an int stream across the same bridge (fed as fast as the credit allows);
 - the reason to use it: a two-stage pipeline of GIL-holding Python work (``Burn``), the threads executor in one
   process against the two stages in two groups.
@@ -93,35 +94,41 @@ def summary(us: list[float]) -> dict:
     return {"p50_us": round(pct(us, 0.5), 1), "p99_us": round(pct(us, 0.99), 1), "n": len(us)}
 
 
-def bridge_round_trip(payload: object, n: int, resources: dict) -> list[float]:
+INTERLEAVE_BLOCK = 25  # lock-step hops per turn: the bridge and the bare actor call take turns, so drift hits both
+
+
+def round_trips(payload: object, n: int, resources: dict) -> tuple[list[float], list[float]]:
+    """``n`` lock-step round trips through a bridge (driver -> PassThrough in a group -> driver) and ``n`` bare
+    actor calls (``echo.remote(x)``), taking turns in blocks of ``INTERLEAVE_BLOCK``: on a shared 2-core machine
+    the actor call alone moves by 10 % between runs minutes apart, so both sides are sampled across the same
+    minutes. Returns (bridge us, actor us) without the first tenth of each (connections warming up)."""
     graph = ray_graph(HOP.replace("RESOURCES", json.dumps(resources)))
     done = threading.Semaphore(0)
     graph.observe("y", lambda p: done.release())
     graph.start()
-    out = []
+    actor = Echo.options(resources=resources).remote()
+    ray.get(actor.echo.remote(0))
+    bridge: list[float] = []
+    bare: list[float] = []
+    t = 0
     try:
-        for t in range(n):
-            t0 = time.perf_counter()
-            graph.add_packet("x", payload, t)
-            if not done.acquire(timeout=30):
-                raise RuntimeError("a packet did not come back")
-            out.append((time.perf_counter() - t0) * 1e6)
+        while len(bridge) < n:
+            for _ in range(min(INTERLEAVE_BLOCK, n - len(bridge))):
+                t0 = time.perf_counter()
+                graph.add_packet("x", payload, t)
+                if not done.acquire(timeout=30):
+                    raise RuntimeError("a packet did not come back")
+                bridge.append((time.perf_counter() - t0) * 1e6)
+                t += 1
+            for _ in range(min(INTERLEAVE_BLOCK, n - len(bare))):
+                t0 = time.perf_counter()
+                ray.get(actor.echo.remote(payload))
+                bare.append((time.perf_counter() - t0) * 1e6)
         graph.wait_until_done(timeout=60)
     finally:
         graph.cancel()
-    return out[max(1, n // 10):]  # the first calls warm up the connections
-
-
-def actor_round_trip(payload: object, n: int, resources: dict) -> list[float]:
-    actor = Echo.options(resources=resources).remote()
-    ray.get(actor.echo.remote(0))
-    out = []
-    for _ in range(n):
-        t0 = time.perf_counter()
-        ray.get(actor.echo.remote(payload))
-        out.append((time.perf_counter() - t0) * 1e6)
-    ray.kill(actor)
-    return out[max(1, n // 10):]
+        ray.kill(actor)
+    return bridge[max(1, n // 10):], bare[max(1, n // 10):]
 
 
 def compiled_round_trip(payload: object, n: int, resources: dict) -> list[float] | str:
@@ -153,8 +160,8 @@ def latency_table(n: int, resources: dict) -> dict:
     result = {}
     for name, make in PAYLOADS.items():
         payload = make()
-        bridge = summary(bridge_round_trip(payload, n, resources))
-        bare = summary(actor_round_trip(payload, n, resources))
+        bridge_us, bare_us = round_trips(payload, n, resources)
+        bridge, bare = summary(bridge_us), summary(bare_us)
         compiled = compiled_round_trip(payload, n, resources)
         row = {"bridge_round_trip": bridge, "actor_call_round_trip": bare,
                "compiled_graph_round_trip": compiled if isinstance(compiled, str) else summary(compiled),

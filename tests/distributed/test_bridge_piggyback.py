@@ -181,14 +181,30 @@ class FakeGroup:
 
 @pytest.fixture
 def fake_waits(monkeypatch):
-    """The driver's Puller thread waits for push replies with ``ray.wait``; here the refs are the fake's futures.
+    """The driver's Puller thread waits for push replies with ``ray.get`` (one push) or ``ray.wait`` (several);
+    here the refs are the fake's futures.
     Its wait is made long, so that a reply handed to the idle thread is surely handled there."""
     def first_ready(refs, timeout):
         done, _ = concurrent.futures.wait([r.fut for r in refs], timeout, concurrent.futures.FIRST_COMPLETED)
         return [r for r in refs if r.fut in done]
 
+    def reply_within(ref, timeout):
+        try:
+            value = ref.fut.result(timeout)
+        except concurrent.futures.TimeoutError:
+            return None
+        except Exception as exc:  # noqa: BLE001 - the call's failure, raised when the reply is read
+            failure = exc
+
+            def fail():
+                raise failure
+
+            return fail
+        return lambda: value
+
     monkeypatch.setattr(actor, "first_ready", first_ready)
     monkeypatch.setattr(actor, "result_of", lambda ref: ref.fut.result())
+    monkeypatch.setattr(actor, "reply_within", reply_within)
     monkeypatch.setattr(actor, "AWAIT_REPLY_S", 5.0)
     monkeypatch.setattr(actor, "IDLE_SLICE_S", 5.0)  # so that an idle thread stays idle while the test pushes
 
@@ -360,5 +376,46 @@ def test_the_push_after_a_reply_carries_the_credit_of_the_batches_it_brought(fak
         (_, _, batch, credit, credit_for), _ = far.push.next()
         assert puller.awaited == 1
         assert [it[1] for it in batch] == [11] and (credit, credit_for) == ({"y-><driver>": 1}, "g1")
+    finally:
+        driver.cancel()
+
+
+TWO_IN = {"input_streams": ["a", "b"], "output_streams": ["y"], "groups": {"far": {}},
+          "nodes": [{"name": "pairs", "calculator": "RayTestPairs", "inputs": {"A": "a", "B": "b"},
+                     "outputs": {"OUT": "y"}, "group": "far"}]}
+
+
+def test_two_pushes_handed_to_the_idle_edge_thread_are_waited_for_together(fake_waits):
+    """Two edges into the group, one back: both pushes are handed to the idle edge thread at once (the test holds
+    its lock meanwhile), which then waits for either reply (``first_ready``, the general form of the single-push
+    ``reply_within``), handles the one that came and leaves the other to the callback; both replies' batches are
+    fed and their credit returned, whichever path handled them."""
+    import ray_calcs  # noqa: F401 - registers RayTestPairs
+
+    far = FakeGroup()
+    driver = PartRunner(partition(validate(load_graph(TWO_IN)))[DRIVER])
+    seen: list[tuple] = []
+    driver.graph.observe("y", lambda p: seen.append(p.payload))
+    driver.start({}, peers={"far": far})
+    try:
+        _, poll1 = far.pull.next()
+        puller = driver.pullers["y-><driver>"]
+        wait_for(lambda: puller.idle)
+        with puller.cond:  # the thread cannot take the first push before the second is handed too
+            driver.graph.add_packet("a", 1, 10)
+            driver.graph.add_packet("b", 2, 10)
+            assert len(puller.awaiting) == 2
+        pushes = {edge_id: fut for (edge_id, *_), fut in (far.push.next(), far.push.next())}
+        assert sorted(pushes) == ["a->far", "b->far"]
+        pushes["b->far"].set_result((1, "g1", {"y-><driver>": [(1, 10, PACKET, (1, 2), 0)]}))
+        wait_for(lambda: seen == [(1, 2)])
+        assert puller.awaited == 1  # the thread handled the reply that came; the other is the callback's
+        pushes["a->far"].set_result((1, "g1", {"y-><driver>": [(2, 11, PACKET, (None, 3), 0)]}))
+        wait_for(lambda: seen == [(1, 2), (None, 3)])
+        assert puller.awaited == 1 and driver.stats()["inboxes"]["y-><driver>"]["piggybacked_batches"] == 2
+        driver.graph.add_packet("a", 4, 12)
+        (_, _, _, credit, credit_for), _ = far.push.next()
+        assert (credit, credit_for) == ({"y-><driver>": 2}, "g1")  # both replies' credit rides the next push
+        poll1.set_result(("g1", []))
     finally:
         driver.cancel()

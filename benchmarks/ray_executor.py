@@ -106,12 +106,13 @@ def round_trips(payload: object, n: int, resources: dict) -> tuple[list[float], 
     done = threading.Semaphore(0)
     graph.observe("y", lambda p: done.release())
     graph.start()
-    actor = Echo.options(resources=resources).remote()
-    ray.get(actor.echo.remote(0))
+    actor = None
     bridge: list[float] = []
     bare: list[float] = []
     t = 0
     try:
+        actor = Echo.options(resources=resources).remote()
+        ray.get(actor.echo.remote(0))
         while len(bridge) < n:
             for _ in range(min(INTERLEAVE_BLOCK, n - len(bridge))):
                 t0 = time.perf_counter()
@@ -127,7 +128,8 @@ def round_trips(payload: object, n: int, resources: dict) -> tuple[list[float], 
         graph.wait_until_done(timeout=60)
     finally:
         graph.cancel()
-        ray.kill(actor)
+        if actor is not None:
+            ray.kill(actor)
     return bridge[max(1, n // 10):], bare[max(1, n // 10):]
 
 

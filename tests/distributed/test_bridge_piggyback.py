@@ -410,12 +410,18 @@ def test_two_pushes_handed_to_the_idle_edge_thread_are_waited_for_together(fake_
         pushes["b->far"].set_result((1, "g1", {"y-><driver>": [(1, 10, PACKET, (1, 2), 0)]}))
         wait_for(lambda: seen == [(1, 2)])
         assert puller.awaited == 1  # the thread handled the reply that came; the other is the callback's
+        wait_for(lambda: puller.owed == 1)  # fed (the observer runs before the credit is counted)
+        driver.graph.add_packet("b", 3, 11)  # the thread kicks the answered edge itself: at once, with the credit
+        (edge_id, _, _, credit, credit_for), push_b2 = far.push.next()
+        assert (edge_id, credit, credit_for) == ("b->far", {"y-><driver>": 1}, "g1")
+        push_b2.set_result((1, "g1", {}))
         pushes["a->far"].set_result((1, "g1", {"y-><driver>": [(2, 11, PACKET, (None, 3), 0)]}))
         wait_for(lambda: seen == [(1, 2), (None, 3)])
-        assert puller.awaited == 1 and driver.stats()["inboxes"]["y-><driver>"]["piggybacked_batches"] == 2
+        assert driver.stats()["inboxes"]["y-><driver>"]["piggybacked_batches"] == 2
+        wait_for(lambda: puller.owed == 1)
         driver.graph.add_packet("a", 4, 12)
         (_, _, _, credit, credit_for), _ = far.push.next()
-        assert (credit, credit_for) == ({"y-><driver>": 2}, "g1")  # both replies' credit rides the next push
+        assert (credit, credit_for) == ({"y-><driver>": 1}, "g1")  # the second reply's credit rides the next push
         poll1.set_result(("g1", []))
     finally:
         driver.cancel()

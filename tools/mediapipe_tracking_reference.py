@@ -35,6 +35,7 @@ from benchmarks.hand_clips import (  # noqa: E402
     perturbed,
     video_frames,
 )
+from calculators.hands.landmarks import left_probability  # noqa: E402
 
 ANCHORS = ROOT / ".." / "shared" / "anchors"
 OUT_DIR = ROOT / "tests" / "hands" / "data"
@@ -53,14 +54,10 @@ def mediapipe_run(frames: list[np.ndarray], tmp: Path, tag: str, max_hands: int)
     return json.loads(out.read_text())
 
 
-def left_probability(handedness: dict) -> float:
-    """P(left hand) from MediaPipe's (label, score of that label)."""
-    return handedness["score"] if handedness["label"] == "Left" else 1.0 - handedness["score"]
-
-
 def compact(run: dict, complexity: int) -> list[list[dict]]:
     return [[{"xy": [[round(p[0], DIGITS), round(p[1], DIGITS)] for p in h["landmarks"]],
-              "label": h["handedness"]["label"], "left": round(left_probability(h["handedness"]), DIGITS)}
+              "label": h["handedness"]["label"],
+              "left": round(left_probability(h["handedness"]["label"], h["handedness"]["score"]), DIGITS)}
              for h in frame["hands"]]
             for frame in run[f"model_complexity_{complexity}"]]
 

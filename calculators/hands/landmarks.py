@@ -80,3 +80,9 @@ def handedness(p_left: float, mirrored_input: bool = True) -> tuple[str, float]:
     if not mirrored_input:
         index = 1 - index
     return HANDEDNESS_LABELS[index], score
+
+
+def left_probability(label: str, score: float) -> float:
+    """The handedness output p (P of "Left") back from the top-1 (label, score) of ``handedness`` (MediaPipe's
+    mirrored convention, as its outputs and ours report it)."""
+    return score if label == HANDEDNESS_LABELS[0] else 1.0 - score

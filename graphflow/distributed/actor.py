@@ -69,9 +69,15 @@ def first_ready(refs: list[Any], timeout: float) -> list[Any]:
     return ray.wait(refs, num_returns=1, timeout=timeout, fetch_local=True)[0]
 
 
+def get_within(ref: Any, timeout: float | None) -> Any:
+    """The result of call ``ref`` (or raises what the call raised), waiting up to ``timeout`` s (None: as long as
+    it takes); ``GetTimeoutError`` if it has not answered by then."""
+    return ray.get(ref, timeout=timeout)
+
+
 def result_of(ref: Any) -> Any:
     """The result of a call ``first_ready`` returned (or raises what the call raised)."""
-    return ray.get(ref)
+    return get_within(ref, None)
 
 
 def reply_within(ref: Any, timeout: float) -> Callable[[], Any] | None:
@@ -79,7 +85,7 @@ def reply_within(ref: Any, timeout: float) -> Callable[[], Any] | None:
     the call raised); None if it has not answered. One ``ray.get``: about 35 us a round trip less than
     ``first_ready`` and then ``result_of`` on a 2-core machine (``docs/notes/2026-12-03-s8-issue-15.md``)."""
     try:
-        value = ray.get(ref, timeout=timeout)
+        value = get_within(ref, timeout)
     except GetTimeoutError:
         return None
     except Exception as exc:  # noqa: BLE001 - the call's own failure (RayActorError, ...): the caller handles it

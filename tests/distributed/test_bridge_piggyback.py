@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+from ray.exceptions import GetTimeoutError
 
 from graphflow import Graph, GraphError
 from graphflow.config import load_graph
@@ -188,23 +189,14 @@ def fake_waits(monkeypatch):
         done, _ = concurrent.futures.wait([r.fut for r in refs], timeout, concurrent.futures.FIRST_COMPLETED)
         return [r for r in refs if r.fut in done]
 
-    def reply_within(ref, timeout):
+    def get_within(ref, timeout):
         try:
-            value = ref.fut.result(timeout)
+            return ref.fut.result(timeout)
         except concurrent.futures.TimeoutError:
-            return None
-        except Exception as exc:  # noqa: BLE001 - the call's failure, raised when the reply is read
-            failure = exc
-
-            def fail():
-                raise failure
-
-            return fail
-        return lambda: value
+            raise GetTimeoutError from None
 
     monkeypatch.setattr(actor, "first_ready", first_ready)
-    monkeypatch.setattr(actor, "result_of", lambda ref: ref.fut.result())
-    monkeypatch.setattr(actor, "reply_within", reply_within)
+    monkeypatch.setattr(actor, "get_within", get_within)  # under result_of and reply_within, which run as they are
     monkeypatch.setattr(actor, "AWAIT_REPLY_S", 5.0)
     monkeypatch.setattr(actor, "IDLE_SLICE_S", 5.0)  # so that an idle thread stays idle while the test pushes
 

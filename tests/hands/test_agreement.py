@@ -29,10 +29,11 @@ import cv2
 import numpy as np
 import pytest
 import torch
-from test_tracking_agreement import assert_handedness_within_sensitivity, handedness_sensitivity, left_probability
+from test_tracking_agreement import assert_handedness_within_sensitivity, handedness_sensitivity
 from test_tracking_agreement import reference as tracking_reference
 
 from calculators.hands.backends import BACKENDS
+from calculators.hands.landmarks import left_probability
 from calculators.types import Detection, NormalizedRect
 from graphflow import Graph
 

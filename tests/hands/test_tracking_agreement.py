@@ -32,6 +32,7 @@ import pytest
 
 from benchmarks.hand_clips import clip_720p, video_frames
 from calculators.hands.backends import BACKENDS, DEFAULT_BACKEND
+from calculators.hands.landmarks import left_probability
 from calculators.solutions import Hands
 
 REFERENCES = Path(__file__).resolve().parent / "data"
@@ -99,11 +100,6 @@ def assert_handedness_within_sensitivity(name: str, pairs: list[tuple[float, flo
         f"{sensitivity:.3f} when +1 is added to 1% of the pixels (allowed {FLOOR_FACTOR}x)")
     flipped = [(a, b) for a, b in pairs if abs(b - 0.5) > sensitivity and (a > 0.5) != (b > 0.5)]
     assert not flipped, f"{name}: handedness label differs where MediaPipe is sure of it: {flipped[:3]}"
-
-
-def left_probability(handedness: str, score: float) -> float:
-    """P(left hand) from a (label, score of that label) pair."""
-    return score if handedness == "Left" else 1.0 - score
 
 
 def mediapipe_xy(run: list[list[dict]]) -> list[list[np.ndarray]]:

@@ -28,6 +28,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import psutil
@@ -97,22 +98,34 @@ def summary(us: list[float]) -> dict:
 INTERLEAVE_BLOCK = 25  # lock-step hops per turn: the bridge and the bare actor call take turns, so drift hits both
 
 
-def round_trips(payload: object, n: int, resources: dict) -> tuple[list[float], list[float]]:
+def bare_calls(actor: Any, payload: object, n: int) -> list[float]:
+    out = []
+    for _ in range(n):
+        t0 = time.perf_counter()
+        ray.get(actor.echo.remote(payload))
+        out.append((time.perf_counter() - t0) * 1e6)
+    return out
+
+
+def round_trips(payload: object, n: int, resources: dict) -> tuple[list[float], list[float], list[float]]:
     """``n`` lock-step round trips through a bridge (driver -> PassThrough in a group -> driver) and ``n`` bare
     actor calls (``echo.remote(x)``), taking turns in blocks of ``INTERLEAVE_BLOCK``: on a shared 2-core machine
     the actor call alone moves by 10 % between runs minutes apart, so both sides are sampled across the same
-    minutes. Returns (bridge us, actor us) without the first tenth of each (connections warming up)."""
-    graph = ray_graph(HOP.replace("RESOURCES", json.dumps(resources)))
-    done = threading.Semaphore(0)
-    graph.observe("y", lambda p: done.release())
-    graph.start()
-    actor = None
+    minutes. Also ``n`` bare calls while no graph exists (half before it starts, half after it is cancelled): the
+    bridge graph's own threads and long polls, idle between hops, may slow the interleaved baseline. Returns
+    (bridge us, actor us, actor us with no graph) without the first tenth of each (connections warming up)."""
+    actor = Echo.options(resources=resources).remote()
+    graph = None
     bridge: list[float] = []
     bare: list[float] = []
     t = 0
     try:
-        actor = Echo.options(resources=resources).remote()
         ray.get(actor.echo.remote(0))
+        alone = bare_calls(actor, payload, n // 2)
+        graph = ray_graph(HOP.replace("RESOURCES", json.dumps(resources)))
+        done = threading.Semaphore(0)
+        graph.observe("y", lambda p: done.release())
+        graph.start()
         while len(bridge) < n:
             for _ in range(min(INTERLEAVE_BLOCK, n - len(bridge))):
                 t0 = time.perf_counter()
@@ -121,16 +134,15 @@ def round_trips(payload: object, n: int, resources: dict) -> tuple[list[float], 
                     raise RuntimeError("a packet did not come back")
                 bridge.append((time.perf_counter() - t0) * 1e6)
                 t += 1
-            for _ in range(min(INTERLEAVE_BLOCK, n - len(bare))):
-                t0 = time.perf_counter()
-                ray.get(actor.echo.remote(payload))
-                bare.append((time.perf_counter() - t0) * 1e6)
+            bare += bare_calls(actor, payload, min(INTERLEAVE_BLOCK, n - len(bare)))
         graph.wait_until_done(timeout=60)
-    finally:
         graph.cancel()
-        if actor is not None:
-            ray.kill(actor)
-    return bridge[max(1, n // 10):], bare[max(1, n // 10):]
+        alone = alone[max(1, n // 20):] + bare_calls(actor, payload, n - n // 2)
+    finally:
+        if graph is not None:
+            graph.cancel()
+        ray.kill(actor)
+    return bridge[max(1, n // 10):], bare[max(1, n // 10):], alone
 
 
 def compiled_round_trip(payload: object, n: int, resources: dict) -> list[float] | str:
@@ -162,17 +174,20 @@ def latency_table(n: int, resources: dict) -> dict:
     result = {}
     for name, make in PAYLOADS.items():
         payload = make()
-        bridge_us, bare_us = round_trips(payload, n, resources)
-        bridge, bare = summary(bridge_us), summary(bare_us)
+        bridge_us, bare_us, alone_us = round_trips(payload, n, resources)
+        bridge, bare, alone = summary(bridge_us), summary(bare_us), summary(alone_us)
         compiled = compiled_round_trip(payload, n, resources)
         row = {"bridge_round_trip": bridge, "actor_call_round_trip": bare,
                "compiled_graph_round_trip": compiled if isinstance(compiled, str) else summary(compiled),
-               "bridge_over_actor_p50": round(bridge["p50_us"] / bare["p50_us"], 3)}
+               "actor_call_round_trip_no_graph": alone,
+               "bridge_over_actor_p50": round(bridge["p50_us"] / bare["p50_us"], 3),
+               "bridge_over_actor_no_graph_p50": round(bridge["p50_us"] / alone["p50_us"], 3)}
         if not isinstance(compiled, str):
             row["bridge_over_compiled_p50"] = round(bridge["p50_us"] / row["compiled_graph_round_trip"]["p50_us"],
                                                     3)
         result[name] = row
-        print(f"  {name}: bridge p50 {bridge['p50_us']} us, actor call p50 {bare['p50_us']} us", file=sys.stderr)
+        print(f"  {name}: bridge p50 {bridge['p50_us']} us, actor call p50 {bare['p50_us']} us "
+              f"({alone['p50_us']} us with no graph)", file=sys.stderr)
     return result
 
 
@@ -230,7 +245,7 @@ def pipeline(frames: int, iterations: int, runs: int) -> dict:
     everything else on the machine (other users of a shared box) during the run. Also the steady state: the time
     per frame between the output of frame ``frames // STEADY_FROM`` and the last, which leaves out the pipeline's
     fill (the second stage waits for the first's first output, and over a bridge for its first batch: up to the
-    bridge's linger, 20 ms) and drain; a camera pipeline spends nearly all its life there."""
+    bridge's linger, 40 ms) and drain; a camera pipeline spends nearly all its life there."""
     text = PIPELINE.replace("ITER", str(iterations))
 
     def run(make, grouped: bool) -> tuple[float, list[int], dict]:

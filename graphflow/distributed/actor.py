@@ -21,7 +21,10 @@ and an ``Inbox`` per bridge in (feeding a graph input stream). Transports:
   push goes out, so that push returns its credit; a busy thread leaves replies to Ray's completion callback.
 
 A call's fields travel as one tuple argument: Ray serialises each argument on its own, and five cost about
-0.1 ms more per call than one on a small machine (``PUSH``/``PULL`` name the fields).
+0.1 ms more per call than one on a small machine (``PUSH``/``PULL`` name the fields). ``push`` and ``pull`` record
+no Ray task events (``enable_task_events=False``): a busy bridge makes hundreds of them a second, which Ray's
+dashboard cannot usefully show and whose reporting costs the group, the driver and Ray's GCS about 20-50 us of CPU
+a call (``docs/notes/2026-12-03-s9-issue-15.md``); the control calls (``start``, ``stats``, ...) keep them.
 
 A part finishes when every bridge into it has closed (DONE) and its graph has drained; then it closes its bridges
 out. The actor is ``GroupActor`` (``ray.remote(PartRunner)``), threaded so pushes, pulls and control calls
@@ -59,6 +62,7 @@ PEER_CHECK_S = 2.0  # a transfer unanswered this long: check whether the receive
 IDLE_SLICE_S = WAIT_SLICE_S  # an idle edge thread wakes this often (``cancel`` and arrivals wake it at once)
 AWAIT_REPLY_S = 0.005  # a Puller thread waits this long for a push reply itself (then leaves it to the callback)
 PULL_GIVE_UP_S = 30.0  # a long poll unanswered this long (its group hangs): ask again
+LONG_POLL_MAX_S = 0.8  # an idle edge's long poll waits up to this long (each empty one twice the last)
 Push = tuple[str, str, list[tuple], dict[str, int], str | None]  # edge id, sender incarnation, batch, credit, for
 Pull = tuple[str, int, str | None, float]  # edge id, credit, for (incarnation), timeout s
 
@@ -289,6 +293,7 @@ class PartRunner:
                             "wait_us_total": round(self.reply_wait_ns / 1000)}}
 
     # ---- data (from peers) ----------------------------------------------------------------------------------
+    @ray.method(enable_task_events=False)  # see the module docstring
     def push(self, message: Push | bytes) -> Any:
         """The Ray call: ``_push`` of the message, both ways through ``wire`` (bytes where that is cheaper)."""
         return pack(self._push(unpack(message)))
@@ -336,6 +341,7 @@ class PartRunner:
             self.reply_wait_timeouts += 1
         self.reply_wait_ns += time.perf_counter_ns() - t0
 
+    @ray.method(enable_task_events=False)
     def pull(self, message: Pull | bytes) -> Any:
         """The Ray call: ``_pull`` of the message, both ways through ``wire``."""
         return pack(self._pull(unpack(message)))
@@ -596,6 +602,9 @@ class Puller:
         self.awaited = 0  # push replies this thread waited for and handled itself (the rest: Ray's callback)
         self.empty_polls = 0  # long polls that waited out their timeout with nothing to bring
         self.poll: tuple[int, float, Any] | None = None  # (token, sent at, ref) of the long poll in flight
+        self.poll_timeout = WAIT_SLICE_S  # the next long poll's (doubles while they come back empty)
+        self.credit_call: int | None = None  # token of a credit-only pull in flight (``_return_credit``)
+        self.credit_calls = 0
         self.awaiting: list[tuple[Pusher, Flight]] = []  # pushes whose replies this thread waits for...
         self.idle = False  # ...taken only while it waits for work (so it is never delivering into a full queue)
         self.retry_at = 0.0
@@ -703,6 +712,10 @@ class Puller:
                         self.poll = None
                         if incarnation is None:  # failed: the group is restarting
                             self.retry_at = time.monotonic() + RETRY_S
+                        empty = incarnation is not None and not batch
+                        self.poll_timeout = min(LONG_POLL_MAX_S, 2 * self.poll_timeout) if empty else WAIT_SLICE_S
+                    elif token == self.credit_call:
+                        self.credit_call = None
                     if batch and not runner.aborted:
                         self.carried += reply
                         self.pulled += not reply
@@ -729,31 +742,52 @@ class Puller:
                 pass
 
     def _poll(self, peer: Any) -> None:
-        """Send the long poll (with the credit owed) if none is in flight; give up on one unanswered too long."""
+        """Send the long poll (with the credit owed) if none is in flight; give up on one unanswered too long.
+
+        An idle edge's polls wait longer and longer (``poll_timeout``: doubled by each that comes back empty, up
+        to ``LONG_POLL_MAX_S``; back to ``WAIT_SLICE_S`` when one brings items), so that an idle graph, or one
+        whose replies come by push replies, makes a call a second per edge rather than twenty. A poll's timeout
+        never delays items (it returns when they come): only the credit owed, which rides the next poll or push.
+        So credit never waits on a long poll: once the driver owes half the edge's capacity while a poll is in
+        flight, it goes at once in a credit-only pull (``_return_credit``); the group can only have run out of
+        credit (its items all in the driver, none for the poll to take) when the driver owes all of it."""
         now = time.monotonic()
         if self.poll is not None:
             if now - self.poll[1] > PULL_GIVE_UP_S:
                 self.arrive(self.poll[0], None, [])  # its group hangs: ask again (a late answer is still fed)
+            elif self.credit_call is None and not self.box.edge.dropping and 2 * self.owed >= self.box.edge.capacity:
+                self._return_credit(peer)
             return
         if now < self.retry_at:
             return
+        token, ref = self._pull(peer, self.poll_timeout)
+        self.poll = (token, now, ref)
+        self.pulls += 1
+
+    def _return_credit(self, peer: Any) -> None:
+        """The credit owed, now, in a pull that waits for nothing (what it may take is fed like any batch)."""
+        self.credit_call = self._pull(peer, 0.0)[0]
+        self.credit_calls += 1
+
+    def _pull(self, peer: Any, timeout: float) -> tuple[int, Any]:
+        """Send a pull carrying the credit owed (waiting up to ``timeout`` s for items over there); returns its
+        token and ref (its reply arrives through ``_polled``)."""
         with self.cond:
             ack, ack_for = self.owed, self.owed_to
             self.owed = 0
         token = self.expect()
-        ref = peer.pull.remote(pack((self.box.edge.id, ack, ack_for, WAIT_SLICE_S)))
-        self.pulls += 1
-        self.poll = (token, now, ref)
-        ref.future().add_done_callback(lambda fut: self._polled(fut, token, ack, ack_for))
+        ref = peer.pull.remote(pack((self.box.edge.id, ack, ack_for, timeout)))
+        ref.future().add_done_callback(lambda fut: self._polled(fut, token, ack, ack_for, timeout > 0))
+        return token, ref
 
-    def _polled(self, fut: Any, token: int, ack: int, ack_for: str | None) -> None:
-        """The long poll's reply (Ray's callback thread: hand it over, never wait here)."""
+    def _polled(self, fut: Any, token: int, ack: int, ack_for: str | None, long: bool) -> None:
+        """A pull's reply (Ray's callback thread: hand it over, never wait here). ``long``: a long poll."""
         try:
             incarnation, batch = unpack(fut.result())
         except Exception:  # noqa: BLE001 - RayActorError, a group restarting: the thread asks again after RETRY_S
             self.refund(ack_for, ack)
             incarnation, batch = None, []
-        if incarnation is not None and not batch:
+        if long and incarnation is not None and not batch:
             self.empty_polls += 1
         self.arrive(token, incarnation, batch)
 
@@ -779,7 +813,8 @@ class Puller:
 
     def stats(self) -> dict[str, Any]:
         return {"pulls": self.pulls, "pulled_batches": self.pulled, "piggybacked_batches": self.carried,
-                "replies_awaited": self.awaited, "empty_polls": self.empty_polls}
+                "replies_awaited": self.awaited, "empty_polls": self.empty_polls, "credit_calls": self.credit_calls,
+                "long_poll_timeout_s": self.poll_timeout}
 
 
 GroupActor = ray.remote(PartRunner)

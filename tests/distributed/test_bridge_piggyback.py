@@ -417,3 +417,61 @@ def test_two_pushes_handed_to_the_idle_edge_thread_are_waited_for_together(fake_
         poll1.set_result(("g1", []))
     finally:
         driver.cancel()
+
+
+def test_an_idle_edge_polls_less_and_less_often_until_items_come(fake_waits):
+    """Each long poll that comes back empty makes the next wait twice as long, up to ``LONG_POLL_MAX_S``; one
+    that brings items starts again from ``WAIT_SLICE_S`` (a poll's wait never delays items: it returns when they
+    come)."""
+    far = FakeGroup()
+    driver = PartRunner(partition(validate(load_graph(HOP)))[DRIVER])
+    driver.start({}, peers={"far": far})
+    try:
+        timeouts = []
+        for _ in range(7):
+            (_, _, _, timeout), poll = far.pull.next()
+            timeouts.append(timeout)
+            poll.set_result(("g1", []))
+        assert timeouts == [min(actor.LONG_POLL_MAX_S, actor.WAIT_SLICE_S * 2 ** k) for k in range(7)]
+        assert timeouts[-1] == actor.LONG_POLL_MAX_S > timeouts[0]  # capped
+        (_, _, _, timeout), poll = far.pull.next()
+        assert timeout == actor.LONG_POLL_MAX_S
+        poll.set_result(("g1", [(1, 10, PACKET, 10, 0)]))
+        (_, ack, _, timeout), _ = far.pull.next()
+        assert (ack, timeout) == (1, actor.WAIT_SLICE_S)
+        assert driver.stats()["inboxes"]["y-><driver>"]["empty_polls"] == 7
+    finally:
+        driver.cancel()
+
+
+@pytest.mark.parametrize("carried", [49, 50])
+def test_credit_owed_never_waits_for_a_long_poll(fake_waits, carried):
+    """A push reply brings ``carried`` items of a 100-item edge and no push follows to return their credit. With
+    half the capacity owed, it goes at once in a credit-only pull (timeout 0): the group may be out of credit,
+    and the long poll in flight (up to ``LONG_POLL_MAX_S``) waits for items the group cannot send without it.
+    Below half, the group still has credit: it waits for the next poll or push."""
+    far = FakeGroup()
+    driver = PartRunner(partition(validate(load_graph(HOP)))[DRIVER])
+    seen: list[int] = []
+    driver.graph.observe("y", lambda p: seen.append(p.payload))
+    driver.start({}, peers={"far": far})
+    try:
+        _, poll1 = far.pull.next()  # left in flight
+        puller = driver.pullers["y-><driver>"]
+        wait_for(lambda: puller.idle)
+        driver.graph.add_packet("x", 0, 0)
+        _, push1 = far.push.next()
+        push1.set_result((1, "g1", {"y-><driver>": [(k + 1, k, PACKET, k, 0) for k in range(carried)]}))
+        wait_for(lambda: len(seen) == carried)
+        if carried * 2 < 100:
+            with pytest.raises(queue.Empty):
+                far.pull.calls.get(timeout=0.3)
+            assert puller.owed == carried
+        else:
+            (_, ack, ack_for, timeout), credit_call = far.pull.next()
+            assert (ack, ack_for, timeout) == (carried, "g1", 0.0) and puller.owed == 0
+            credit_call.set_result(("g1", []))
+            assert driver.stats()["inboxes"]["y-><driver>"]["credit_calls"] == 1
+        poll1.set_result(("g1", []))
+    finally:
+        driver.cancel()

@@ -4,7 +4,8 @@ Measured in one session, each next to its baseline:
 
 - per-hop latency p50/p99 (lock-step: add one packet, wait for it) for an int, a 640x480x3 and a 1280x720x3 uint8
   payload: driver -> one group (PassThrough) -> driver, i.e. two bridge hops, against a bare Ray actor method
-  round trip (``echo.remote(x)``, two hops as well; the two take turns in blocks of 25) and a Ray Compiled Graph
+  round trip (``echo.remote(x)``, two hops as well; also to an actor recording no Ray task events, as the
+  bridge's own calls do not; the three take turns in blocks of 25) and a Ray Compiled Graph
   round trip through the same kind of actor; on one node and (``--cluster``) with the group on another simulated
   node (``ray.cluster_utils.Cluster``);
 - packets/s of an int stream across the same bridge (fed as fast as the credit allows);
@@ -107,42 +108,40 @@ def bare_calls(actor: Any, payload: object, n: int) -> list[float]:
     return out
 
 
-def round_trips(payload: object, n: int, resources: dict) -> tuple[list[float], list[float], list[float]]:
-    """``n`` lock-step round trips through a bridge (driver -> PassThrough in a group -> driver) and ``n`` bare
-    actor calls (``echo.remote(x)``), taking turns in blocks of ``INTERLEAVE_BLOCK``: on a shared 2-core machine
-    the actor call alone moves by 10 % between runs minutes apart, so both sides are sampled across the same
-    minutes. Also ``n`` bare calls while no graph exists (half before it starts, half after it is cancelled): the
-    bridge graph's own threads and long polls, idle between hops, may slow the interleaved baseline. Returns
-    (bridge us, actor us, actor us with no graph) without the first tenth of each (connections warming up)."""
-    actor = Echo.options(resources=resources).remote()
-    graph = None
-    bridge: list[float] = []
-    bare: list[float] = []
+def round_trips(payload: object, n: int, resources: dict) -> dict[str, list[float]]:
+    """``n`` lock-step round trips through a bridge (driver -> PassThrough in a group -> driver), ``n`` bare actor
+    calls (``echo.remote(x)``) and ``n`` to an actor that records no Ray task events (as the bridge's ``push`` and
+    ``pull`` do not), taking turns in blocks of ``INTERLEAVE_BLOCK``: on a shared 2-core machine the actor call
+    alone moves by 10 % between runs minutes apart, and the first calls of a block are slower than the rest
+    (``docs/notes/2026-12-03-s9-issue-15.md``), so every side is sampled the same way across the same minutes.
+    Returns us per side (``bridge``, ``actor``, ``actor_no_task_events``), without the first tenth of each."""
+    actors = {"actor": Echo.options(resources=resources).remote(),
+              "actor_no_task_events": Echo.options(resources=resources, enable_task_events=False).remote()}
+    graph = ray_graph(HOP.replace("RESOURCES", json.dumps(resources)))
+    times: dict[str, list[float]] = {"bridge": [], **{k: [] for k in actors}}
     t = 0
     try:
-        ray.get(actor.echo.remote(0))
-        alone = bare_calls(actor, payload, n // 2)
-        graph = ray_graph(HOP.replace("RESOURCES", json.dumps(resources)))
+        ray.get([a.echo.remote(0) for a in actors.values()])
         done = threading.Semaphore(0)
         graph.observe("y", lambda p: done.release())
         graph.start()
-        while len(bridge) < n:
-            for _ in range(min(INTERLEAVE_BLOCK, n - len(bridge))):
+        while len(times["bridge"]) < n:
+            block = min(INTERLEAVE_BLOCK, n - len(times["bridge"]))
+            for _ in range(block):
                 t0 = time.perf_counter()
                 graph.add_packet("x", payload, t)
                 if not done.acquire(timeout=30):
                     raise RuntimeError("a packet did not come back")
-                bridge.append((time.perf_counter() - t0) * 1e6)
+                times["bridge"].append((time.perf_counter() - t0) * 1e6)
                 t += 1
-            bare += bare_calls(actor, payload, min(INTERLEAVE_BLOCK, n - len(bare)))
+            for name, actor in actors.items():
+                times[name] += bare_calls(actor, payload, block)
         graph.wait_until_done(timeout=60)
-        graph.cancel()
-        alone = alone[max(1, n // 20):] + bare_calls(actor, payload, n - n // 2)
     finally:
-        if graph is not None:
-            graph.cancel()
-        ray.kill(actor)
-    return bridge[max(1, n // 10):], bare[max(1, n // 10):], alone
+        graph.cancel()
+        for actor in actors.values():
+            ray.kill(actor)
+    return {k: v[max(1, n // 10):] for k, v in times.items()}
 
 
 def compiled_round_trip(payload: object, n: int, resources: dict) -> list[float] | str:
@@ -174,20 +173,20 @@ def latency_table(n: int, resources: dict) -> dict:
     result = {}
     for name, make in PAYLOADS.items():
         payload = make()
-        bridge_us, bare_us, alone_us = round_trips(payload, n, resources)
-        bridge, bare, alone = summary(bridge_us), summary(bare_us), summary(alone_us)
+        us = round_trips(payload, n, resources)
+        bridge, bare, quiet = summary(us["bridge"]), summary(us["actor"]), summary(us["actor_no_task_events"])
         compiled = compiled_round_trip(payload, n, resources)
         row = {"bridge_round_trip": bridge, "actor_call_round_trip": bare,
+               "actor_call_no_task_events_round_trip": quiet,
                "compiled_graph_round_trip": compiled if isinstance(compiled, str) else summary(compiled),
-               "actor_call_round_trip_no_graph": alone,
                "bridge_over_actor_p50": round(bridge["p50_us"] / bare["p50_us"], 3),
-               "bridge_over_actor_no_graph_p50": round(bridge["p50_us"] / alone["p50_us"], 3)}
+               "bridge_over_actor_no_task_events_p50": round(bridge["p50_us"] / quiet["p50_us"], 3)}
         if not isinstance(compiled, str):
             row["bridge_over_compiled_p50"] = round(bridge["p50_us"] / row["compiled_graph_round_trip"]["p50_us"],
                                                     3)
         result[name] = row
         print(f"  {name}: bridge p50 {bridge['p50_us']} us, actor call p50 {bare['p50_us']} us "
-              f"({alone['p50_us']} us with no graph)", file=sys.stderr)
+              f"({quiet['p50_us']} us without task events)", file=sys.stderr)
     return result
 
 

@@ -21,7 +21,7 @@ and an ``Inbox`` per bridge in (feeding a graph input stream). Transports:
   push goes out, so that push returns its credit; a busy thread leaves replies to Ray's completion callback.
 
 A call's fields travel as one tuple argument: Ray serialises each argument on its own, and five cost about
-0.1 ms more per call than one on a small machine (``PUSH``/``PULL`` name the fields). ``push`` and ``pull`` record
+0.1 ms more per call than one on a small machine (``Push``/``Pull`` name the fields). ``push`` and ``pull`` record
 no Ray task events (``enable_task_events=False``): a busy bridge makes hundreds of them a second, which Ray's
 dashboard cannot usefully show and whose reporting costs the group, the driver and Ray's GCS about 20-50 us of CPU
 a call (``docs/notes/2026-12-03-s9-issue-15.md``); the control calls (``start``, ``stats``, ...) keep them.
@@ -63,6 +63,7 @@ IDLE_SLICE_S = WAIT_SLICE_S  # an idle edge thread wakes this often (``cancel`` 
 AWAIT_REPLY_S = 0.005  # a Puller thread waits this long for a push reply itself (then leaves it to the callback)
 PULL_GIVE_UP_S = 30.0  # a long poll unanswered this long (its group hangs): ask again
 LONG_POLL_MAX_S = 0.8  # an idle edge's long poll waits up to this long (each empty one twice the last)
+CREDIT_HOLD_S = AWAIT_REPLY_S  # credit owed this long, with no push to carry it, goes in a credit-only pull
 Push = tuple[str, str, list[tuple], dict[str, int], str | None]  # edge id, sender incarnation, batch, credit, for
 Pull = tuple[str, int, str | None, float]  # edge id, credit, for (incarnation), timeout s
 
@@ -504,8 +505,9 @@ class Pusher:
     def answer(self, flight: Flight, result: Callable[[], Any]) -> None:
         """Handle ``flight``'s reply, which has come (``result()`` returns or raises it; a Puller thread woken by
         Ray), all but the next push: the thread calls ``kick(after_feed=True)`` once it has fed the batches the
-        reply carried, so that the next push returns their credit (otherwise only the long poll in flight could,
-        which waits for items the group may be unable to send for want of that very credit)."""
+        reply carried, so that the next push returns their credit (otherwise only the long poll in flight, which
+        waits for items the group may be unable to send for want of that very credit, or a credit-only pull
+        ``CREDIT_HOLD_S`` later could)."""
         self._answered(flight, result, kick=False)
 
     def _answered(self, flight: Flight, result: Callable[[], Any], kick: bool = True) -> None:
@@ -582,8 +584,9 @@ class Puller:
     (``peer.pull``) that this edge's thread keeps in flight. That thread feeds both into the ``Inbox`` (never Ray's
     reply callback, which must not wait on a full queue or run the application's observers), in seq order.
 
-    Credit: what the driver accepted goes back with the next push to the group (``credit``) or the next long poll,
-    tagged with the group's incarnation (a restarted group starts with all its credit). A batch that arrives
+    Credit: what the driver accepted goes back with the next push to the group (``credit``) or the next long poll
+    (or, when it is half the edge's capacity and neither comes, a credit-only pull: ``_poll``), tagged with the
+    group's incarnation (a restarted group starts with all its credit). A batch that arrives
     early waits in the inbox until every transfer that could bring the ones before it (those under way when it
     came) has answered; then what is still missing was lost (``Inbox.settle``).
     """
@@ -597,8 +600,9 @@ class Puller:
         self.tokens = 0
         self.settle_after: int | None = None  # an early batch waits for the transfers up to this token
         self.owed = 0  # credit not yet returned...
-        self.owed_to: str | None = None  # ...to this incarnation of the group
-        self.pulls = self.pulled = self.carried = 0  # long polls made; batches by long poll / by push reply
+        self.owed_to: str | None = None  # ...to this incarnation of the group...
+        self.owed_since = 0.0  # ...owed since (monotonic s; when it last went from none to some)
+        self.pulls = self.pulled = self.carried = 0  # long polls made; batches by a pull / by a push reply
         self.awaited = 0  # push replies this thread waited for and handled itself (the rest: Ray's callback)
         self.empty_polls = 0  # long polls that waited out their timeout with nothing to bring
         self.poll: tuple[int, float, Any] | None = None  # (token, sent at, ref) of the long poll in flight
@@ -700,7 +704,7 @@ class Puller:
                 with self.cond:
                     if not self.arrivals:  # (``awaiting`` fills only while idle, and is taken right after)
                         self.idle = True
-                        self.cond.wait(IDLE_SLICE_S)
+                        self.cond.wait(self._idle_wait())
                         self.idle = False
                     awaiting, self.awaiting = self.awaiting, []
                 answered = self._wait_replies(awaiting) if awaiting else []
@@ -716,6 +720,8 @@ class Puller:
                         self.poll_timeout = min(LONG_POLL_MAX_S, 2 * self.poll_timeout) if empty else WAIT_SLICE_S
                     elif token == self.credit_call:
                         self.credit_call = None
+                        if incarnation is None:  # failed (its credit was refunded): not again before RETRY_S
+                            self.retry_at = time.monotonic() + RETRY_S
                     if batch and not runner.aborted:
                         self.carried += reply
                         self.pulled += not reply
@@ -746,16 +752,17 @@ class Puller:
 
         An idle edge's polls wait longer and longer (``poll_timeout``: doubled by each that comes back empty, up
         to ``LONG_POLL_MAX_S``; back to ``WAIT_SLICE_S`` when one brings items), so that an idle graph, or one
-        whose replies come by push replies, makes a call a second per edge rather than twenty. A poll's timeout
-        never delays items (it returns when they come): only the credit owed, which rides the next poll or push.
-        So credit never waits on a long poll: once the driver owes half the edge's capacity while a poll is in
-        flight, it goes at once in a credit-only pull (``_return_credit``); the group can only have run out of
-        credit (its items all in the driver, none for the poll to take) when the driver owes all of it."""
+        whose items all come in push replies, makes about one call a second per edge rather than twenty. A poll's
+        timeout never delays items (it returns when they come): only the credit owed, which rides the next poll or
+        push. So credit does not wait for a long poll: once the driver has owed half the edge's capacity for
+        ``CREDIT_HOLD_S`` (no push took it meanwhile), it goes in a credit-only pull (``_return_credit``). The
+        group can be out of credit with nothing queued for a poll to take only when its items have all reached the
+        driver and are owed there (or held in it: a full queue, a batch waiting for a lost one to settle)."""
         now = time.monotonic()
         if self.poll is not None:
             if now - self.poll[1] > PULL_GIVE_UP_S:
                 self.arrive(self.poll[0], None, [])  # its group hangs: ask again (a late answer is still fed)
-            elif self.credit_call is None and not self.box.edge.dropping and 2 * self.owed >= self.box.edge.capacity:
+            elif self._credit_due() <= 0.0 and now >= self.retry_at:
                 self._return_credit(peer)
             return
         if now < self.retry_at:
@@ -764,10 +771,21 @@ class Puller:
         self.poll = (token, now, ref)
         self.pulls += 1
 
+    def _credit_due(self) -> float:
+        """Seconds until the credit owed should go in a credit-only pull (``inf``: not due)."""
+        if self.credit_call is not None or self.box.edge.dropping or 2 * self.owed < self.box.edge.capacity:
+            return float("inf")
+        return self.owed_since + CREDIT_HOLD_S - time.monotonic()
+
+    def _idle_wait(self) -> float:
+        """How long the idle thread waits for arrivals (lock held): a slice, or until credit owed falls due."""
+        due = self._credit_due() if self.poll is not None else float("inf")
+        return min(IDLE_SLICE_S, max(0.0, due, self.retry_at - time.monotonic()))
+
     def _return_credit(self, peer: Any) -> None:
         """The credit owed, now, in a pull that waits for nothing (what it may take is fed like any batch)."""
-        self.credit_call = self._pull(peer, 0.0)[0]
         self.credit_calls += 1
+        self.credit_call = self._pull(peer, 0.0)[0]
 
     def _pull(self, peer: Any, timeout: float) -> tuple[int, Any]:
         """Send a pull carrying the credit owed (waiting up to ``timeout`` s for items over there); returns its
@@ -795,6 +813,8 @@ class Puller:
         with self.cond:
             if incarnation != self.owed_to:  # a restarted group: the old one's credit is gone with it
                 self.owed, self.owed_to = 0, incarnation
+            if credit and not self.owed:
+                self.owed_since = time.monotonic()
             self.owed += credit
 
     def _settle(self) -> None:

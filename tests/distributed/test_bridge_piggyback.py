@@ -444,12 +444,20 @@ def test_an_idle_edge_polls_less_and_less_often_until_items_come(fake_waits):
         driver.cancel()
 
 
+def reply_with(far: FakeGroup, driver: PartRunner, first_seq: int, n: int) -> None:
+    """The app adds a packet; the fake group's reply to the push carries ``n`` items of ``y`` from ``first_seq``."""
+    driver.graph.add_packet("x", first_seq, first_seq)
+    _, push = far.push.next()
+    push.set_result((1, "g1", {"y-><driver>": [(first_seq + k, first_seq + k, PACKET, k, 0) for k in range(n)]}))
+
+
 @pytest.mark.parametrize("carried", [49, 50])
 def test_credit_owed_never_waits_for_a_long_poll(fake_waits, carried):
     """A push reply brings ``carried`` items of a 100-item edge and no push follows to return their credit. With
-    half the capacity owed, it goes at once in a credit-only pull (timeout 0): the group may be out of credit,
-    and the long poll in flight (up to ``LONG_POLL_MAX_S``) waits for items the group cannot send without it.
-    Below half, the group still has credit: it waits for the next poll or push."""
+    half the capacity owed, it goes in a credit-only pull (timeout 0) after ``CREDIT_HOLD_S``: the long poll in
+    flight (up to ``LONG_POLL_MAX_S``) waits for items, and a group out of credit has none to send. Below half,
+    the group still has credit: it waits for the next poll or push. A credit pull is one at a time, is no empty
+    poll, and what it brings back (it may take items) is fed in order."""
     far = FakeGroup()
     driver = PartRunner(partition(validate(load_graph(HOP)))[DRIVER])
     seen: list[int] = []
@@ -459,19 +467,50 @@ def test_credit_owed_never_waits_for_a_long_poll(fake_waits, carried):
         _, poll1 = far.pull.next()  # left in flight
         puller = driver.pullers["y-><driver>"]
         wait_for(lambda: puller.idle)
-        driver.graph.add_packet("x", 0, 0)
-        _, push1 = far.push.next()
-        push1.set_result((1, "g1", {"y-><driver>": [(k + 1, k, PACKET, k, 0) for k in range(carried)]}))
+        reply_with(far, driver, 1, carried)
         wait_for(lambda: len(seen) == carried)
         if carried * 2 < 100:
             with pytest.raises(queue.Empty):
                 far.pull.calls.get(timeout=0.3)
             assert puller.owed == carried
-        else:
-            (_, ack, ack_for, timeout), credit_call = far.pull.next()
-            assert (ack, ack_for, timeout) == (carried, "g1", 0.0) and puller.owed == 0
-            credit_call.set_result(("g1", []))
-            assert driver.stats()["inboxes"]["y-><driver>"]["credit_calls"] == 1
+            return
+        (_, ack, ack_for, timeout), credit1 = far.pull.next()
+        assert (ack, ack_for, timeout) == (carried, "g1", 0.0) and puller.owed == 0
+        reply_with(far, driver, 51, 50)  # while the first credit pull is out: no second one yet
+        wait_for(lambda: len(seen) == 100 and puller.owed == 50)
+        with pytest.raises(queue.Empty):
+            far.pull.calls.get(timeout=0.2)
+        credit1.set_result(("g1", [(101, 101, PACKET, 100, 0)]))  # it took an item: fed after seq 100
+        (_, ack, _, timeout), credit2 = far.pull.next()
+        assert (ack, timeout) == (51, 0.0) and seen[-1] == 100
+        credit2.set_result(("g1", []))
+        wait_for(lambda: puller.credit_call is None)
+        stats = driver.stats()["inboxes"]["y-><driver>"]
+        assert (stats["credit_calls"], stats["empty_polls"], stats["pulls"]) == (2, 0, 1)
+        poll1.set_result(("g1", []))
+    finally:
+        driver.cancel()
+
+
+def test_a_push_soon_after_carries_the_credit_instead(fake_waits, monkeypatch):
+    """Owed credit waits ``CREDIT_HOLD_S`` for a push to carry it (lock-step traffic on a small edge would
+    otherwise make two calls a round trip): the next packet's push takes it, and no credit pull goes."""
+    monkeypatch.setattr(actor, "CREDIT_HOLD_S", 2.0)
+    far = FakeGroup()
+    driver = PartRunner(partition(validate(load_graph(HOP)))[DRIVER])
+    seen: list[int] = []
+    driver.graph.observe("y", lambda p: seen.append(p.payload))
+    driver.start({}, peers={"far": far})
+    try:
+        _, poll1 = far.pull.next()
+        wait_for(lambda: driver.pullers["y-><driver>"].idle)
+        reply_with(far, driver, 1, 60)
+        wait_for(lambda: len(seen) == 60)
+        driver.graph.add_packet("x", 100, 100)
+        (_, _, _, credit, _), _ = far.push.next()
+        assert credit == {"y-><driver>": 60}
+        with pytest.raises(queue.Empty):
+            far.pull.calls.get(timeout=0.3)
         poll1.set_result(("g1", []))
     finally:
         driver.cancel()

@@ -23,7 +23,8 @@ def test_wait_until_done_returns_when_the_last_part_finishes(clean, monkeypatch)
     module = sys.modules["graphflow.distributed.ray_graph"]  # the package exports a function of the same name
     monkeypatch.setattr(module, "MONITOR_SLICE_S", SLICE_S)
     monkeypatch.setattr(module, "FINISH_SLICE_S", SLICE_S)
-    monkeypatch.setattr(actor, "WAIT_SLICE_S", SLICE_S)  # the driver part's finish loop and its pullers
+    monkeypatch.setattr(actor, "WAIT_SLICE_S", SLICE_S)  # the driver part's finish loop and its pullers...
+    monkeypatch.setattr(actor, "LONG_POLL_MAX_S", SLICE_S)  # ...whose long polls, once idle, wait up to this
     graph = ray_graph(CHAIN)
     out: list[int] = []
     graph.observe("z", lambda p: out.append(p.payload))

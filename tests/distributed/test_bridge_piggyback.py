@@ -208,15 +208,21 @@ def wait_for(predicate, timeout: float = 5.0) -> None:
         time.sleep(0.005)
 
 
+def driver_against(far: FakeGroup, spec: dict = HOP) -> tuple[PartRunner, list]:
+    """The driver's part of ``spec``, started against the fake group, and what reaches its output ``y``."""
+    driver = PartRunner(partition(validate(load_graph(spec)))[DRIVER])
+    seen: list = []
+    driver.graph.observe("y", lambda p: seen.append(p.payload))
+    driver.start({}, peers={"far": far})
+    return driver, seen
+
+
 def test_the_driver_feeds_push_replies_and_long_polls_in_order_and_returns_their_credit(fake_waits):
     """The driver's real transports (Pusher, Puller) against a fake group: a reply that overtakes the long poll
     waits for it; the credit of both goes back with the next push or poll; an early batch whose predecessor
     nothing under way can bring settles as a counted gap."""
     far = FakeGroup()
-    driver = PartRunner(partition(validate(load_graph(HOP)))[DRIVER])
-    seen: list[int] = []
-    driver.graph.observe("y", lambda p: seen.append(p.payload))
-    driver.start({}, peers={"far": far})
+    driver, seen = driver_against(far)
     try:
         (edge_id, ack, ack_for, _), poll1 = far.pull.next()
         assert (edge_id, ack, ack_for) == ("y-><driver>", 0, None)
@@ -385,10 +391,7 @@ def test_two_pushes_handed_to_the_idle_edge_thread_are_waited_for_together(fake_
     import ray_calcs  # noqa: F401 - registers RayTestPairs
 
     far = FakeGroup()
-    driver = PartRunner(partition(validate(load_graph(TWO_IN)))[DRIVER])
-    seen: list[tuple] = []
-    driver.graph.observe("y", lambda p: seen.append(p.payload))
-    driver.start({}, peers={"far": far})
+    driver, seen = driver_against(far, TWO_IN)
     try:
         _, poll1 = far.pull.next()
         puller = driver.pullers["y-><driver>"]
@@ -459,10 +462,7 @@ def test_credit_owed_never_waits_for_a_long_poll(fake_waits, carried):
     the group still has credit: it waits for the next poll or push. A credit pull is one at a time, is no empty
     poll, and what it brings back (it may take items) is fed in order."""
     far = FakeGroup()
-    driver = PartRunner(partition(validate(load_graph(HOP)))[DRIVER])
-    seen: list[int] = []
-    driver.graph.observe("y", lambda p: seen.append(p.payload))
-    driver.start({}, peers={"far": far})
+    driver, seen = driver_against(far)
     try:
         _, poll1 = far.pull.next()  # left in flight
         puller = driver.pullers["y-><driver>"]
@@ -497,10 +497,7 @@ def test_a_push_soon_after_carries_the_credit_instead(fake_waits, monkeypatch):
     otherwise make two calls a round trip): the next packet's push takes it, and no credit pull goes."""
     monkeypatch.setattr(actor, "CREDIT_HOLD_S", 2.0)
     far = FakeGroup()
-    driver = PartRunner(partition(validate(load_graph(HOP)))[DRIVER])
-    seen: list[int] = []
-    driver.graph.observe("y", lambda p: seen.append(p.payload))
-    driver.start({}, peers={"far": far})
+    driver, seen = driver_against(far)
     try:
         _, poll1 = far.pull.next()
         wait_for(lambda: driver.pullers["y-><driver>"].idle)

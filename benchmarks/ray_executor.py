@@ -96,7 +96,7 @@ def summary(us: list[float]) -> dict:
     return {"p50_us": round(pct(us, 0.5), 1), "p99_us": round(pct(us, 0.99), 1), "n": len(us)}
 
 
-INTERLEAVE_BLOCK = 25  # lock-step hops per turn: the bridge and the bare actor call take turns, so drift hits both
+INTERLEAVE_BLOCK = 25  # calls per turn: the bridge and the bare actor calls take turns, so drift hits them all
 
 
 def bare_calls(actor: Any, payload: object, n: int) -> list[float]:
@@ -113,32 +113,45 @@ def round_trips(payload: object, n: int, resources: dict) -> dict[str, list[floa
     calls (``echo.remote(x)``) and ``n`` to an actor that records no Ray task events (as the bridge's ``push`` and
     ``pull`` do not), taking turns in blocks of ``INTERLEAVE_BLOCK``: on a shared 2-core machine the actor call
     alone moves by 10 % between runs minutes apart, and the first calls of a block are slower than the rest
-    (``docs/notes/2026-12-03-s9-issue-15.md``), so every side is sampled the same way across the same minutes.
+    (``docs/notes/2026-12-03-s9-issue-15.md``), so the order rotates and every side is sampled the same way across
+    the same minutes.
     Returns us per side (``bridge``, ``actor``, ``actor_no_task_events``), without the first tenth of each."""
-    actors = {"actor": Echo.options(resources=resources).remote(),
-              "actor_no_task_events": Echo.options(resources=resources, enable_task_events=False).remote()}
-    graph = ray_graph(HOP.replace("RESOURCES", json.dumps(resources)))
-    times: dict[str, list[float]] = {"bridge": [], **{k: [] for k in actors}}
+    actors: dict[str, Any] = {}
+    graph = None
+    times: dict[str, list[float]] = {"bridge": [], "actor": [], "actor_no_task_events": []}
     t = 0
     try:
+        actors = {"actor": Echo.options(resources=resources).remote(),
+                  "actor_no_task_events": Echo.options(resources=resources, enable_task_events=False).remote()}
         ray.get([a.echo.remote(0) for a in actors.values()])
+        graph = ray_graph(HOP.replace("RESOURCES", json.dumps(resources)))
         done = threading.Semaphore(0)
         graph.observe("y", lambda p: done.release())
         graph.start()
-        while len(times["bridge"]) < n:
-            block = min(INTERLEAVE_BLOCK, n - len(times["bridge"]))
+
+        def hops(block: int) -> list[float]:
+            nonlocal t
+            out = []
             for _ in range(block):
                 t0 = time.perf_counter()
                 graph.add_packet("x", payload, t)
                 if not done.acquire(timeout=30):
                     raise RuntimeError("a packet did not come back")
-                times["bridge"].append((time.perf_counter() - t0) * 1e6)
+                out.append((time.perf_counter() - t0) * 1e6)
                 t += 1
-            for name, actor in actors.items():
-                times[name] += bare_calls(actor, payload, block)
+            return out
+
+        sides = {"bridge": hops, **{k: lambda block, a=a: bare_calls(a, payload, block) for k, a in actors.items()}}
+        order = list(sides)
+        while len(times["bridge"]) < n:
+            block = min(INTERLEAVE_BLOCK, n - len(times["bridge"]))
+            for name in order:
+                times[name] += sides[name](block)
+            order = order[1:] + order[:1]  # each side follows each other in turn (a block's start is slower)
         graph.wait_until_done(timeout=60)
     finally:
-        graph.cancel()
+        if graph is not None:
+            graph.cancel()
         for actor in actors.values():
             ray.kill(actor)
     return {k: v[max(1, n // 10):] for k, v in times.items()}

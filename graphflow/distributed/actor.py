@@ -63,7 +63,7 @@ IDLE_SLICE_S = WAIT_SLICE_S  # an idle edge thread wakes this often (``cancel`` 
 AWAIT_REPLY_S = 0.005  # a Puller thread waits this long for a push reply itself (then leaves it to the callback)
 PULL_GIVE_UP_S = 30.0  # a long poll unanswered this long (its group hangs): ask again
 LONG_POLL_MAX_S = 0.8  # an idle edge's long poll waits up to this long (each empty one twice the last)
-CREDIT_HOLD_S = AWAIT_REPLY_S  # credit owed this long, with no push to carry it, goes in a credit-only pull
+CREDIT_HOLD_S = AWAIT_REPLY_S  # half an edge's credit owed this long, no push took it: a credit-only pull
 Push = tuple[str, str, list[tuple], dict[str, int], str | None]  # edge id, sender incarnation, batch, credit, for
 Pull = tuple[str, int, str | None, float]  # edge id, credit, for (incarnation), timeout s
 
@@ -507,7 +507,7 @@ class Pusher:
         Ray), all but the next push: the thread calls ``kick(after_feed=True)`` once it has fed the batches the
         reply carried, so that the next push returns their credit (otherwise only the long poll in flight, which
         waits for items the group may be unable to send for want of that very credit, or a credit-only pull
-        ``CREDIT_HOLD_S`` later could)."""
+        ``CREDIT_HOLD_S`` later, once half the edge's capacity is owed, could)."""
         self._answered(flight, result, kick=False)
 
     def _answered(self, flight: Flight, result: Callable[[], Any], kick: bool = True) -> None:
@@ -601,7 +601,7 @@ class Puller:
         self.settle_after: int | None = None  # an early batch waits for the transfers up to this token
         self.owed = 0  # credit not yet returned...
         self.owed_to: str | None = None  # ...to this incarnation of the group...
-        self.owed_since = 0.0  # ...owed since (monotonic s; when it last went from none to some)
+        self.owed_since = 0.0  # ...half the edge's capacity or more owed since (monotonic s; ``_credit_due``)
         self.pulls = self.pulled = self.carried = 0  # long polls made; batches by a pull / by a push reply
         self.awaited = 0  # push replies this thread waited for and handled itself (the rest: Ray's callback)
         self.empty_polls = 0  # long polls that waited out their timeout with nothing to bring
@@ -640,7 +640,7 @@ class Puller:
         if n:
             with self.cond:
                 if incarnation == self.owed_to:
-                    self.owed += n
+                    self._owe_locked(n)
 
     def await_reply(self, pusher: Pusher, flight: Flight) -> bool:
         """Hand ``flight`` (whose reply may carry this edge's batches) to this edge's thread if it is idle: it
@@ -813,9 +813,13 @@ class Puller:
         with self.cond:
             if incarnation != self.owed_to:  # a restarted group: the old one's credit is gone with it
                 self.owed, self.owed_to = 0, incarnation
-            if credit and not self.owed:
-                self.owed_since = time.monotonic()
-            self.owed += credit
+            self._owe_locked(credit)
+
+    def _owe_locked(self, credit: int) -> None:
+        capacity = self.box.edge.capacity
+        if 2 * self.owed < capacity <= 2 * (self.owed + credit):
+            self.owed_since = time.monotonic()  # the credit pull's hold starts (``_credit_due``)
+        self.owed += credit
 
     def _settle(self) -> None:
         """Settle the early batches once no transfer under way when they came can still bring the ones before."""

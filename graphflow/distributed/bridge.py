@@ -96,7 +96,7 @@ class Outbox:
         self.on_ready: Callable[[], None] | None = None  # the transport: items were queued (called unlocked)
         self.more_coming: Callable[[], bool] | None = None  # linger hint: the producer's next output is due soon
         self.held = 0  # times the items queued were kept back for the next one (linger)
-        self.piggybacked = 0  # batches taken for a push reply (the rest of ``batches`` went by the long poll)
+        self.piggybacked = 0  # batches taken for a push reply (the rest of ``batches`` went by a pull)
         self.claims = 0  # push replies waiting to carry this edge's next items: a long poll leaves them...
         self.claimed_until = 0.0  # ...until then at the latest (monotonic s): a claim never holds items for long
 

@@ -451,7 +451,7 @@ def reply_with(far: FakeGroup, driver: PartRunner, first_seq: int, n: int) -> No
     """The app adds a packet; the fake group's reply to the push carries ``n`` items of ``y`` from ``first_seq``."""
     driver.graph.add_packet("x", first_seq, first_seq)
     _, push = far.push.next()
-    push.set_result((1, "g1", {"y-><driver>": [(first_seq + k, first_seq + k, PACKET, k, 0) for k in range(n)]}))
+    push.set_result((1, "g1", {"y-><driver>": [(seq, seq, PACKET, seq, 0) for seq in range(first_seq, first_seq + n)]}))
 
 
 @pytest.mark.parametrize("carried", [49, 50])
@@ -480,9 +480,9 @@ def test_credit_owed_never_waits_for_a_long_poll(fake_waits, carried):
         wait_for(lambda: len(seen) == 100 and puller.owed == 50)
         with pytest.raises(queue.Empty):
             far.pull.calls.get(timeout=0.2)
-        credit1.set_result(("g1", [(101, 101, PACKET, 100, 0)]))  # it took an item: fed after seq 100
+        credit1.set_result(("g1", [(101, 101, PACKET, 101, 0)]))  # it took an item: fed after seq 100
         (_, ack, _, timeout), credit2 = far.pull.next()
-        assert (ack, timeout) == (51, 0.0) and seen[-1] == 100
+        assert (ack, timeout) == (51, 0.0) and seen == list(range(1, 102))
         credit2.set_result(("g1", []))
         wait_for(lambda: puller.credit_call is None)
         stats = driver.stats()["inboxes"]["y-><driver>"]
@@ -502,12 +502,12 @@ def test_a_push_soon_after_carries_the_credit_instead(fake_waits, monkeypatch):
         _, poll1 = far.pull.next()
         wait_for(lambda: driver.pullers["y-><driver>"].idle)
         reply_with(far, driver, 1, 60)
-        wait_for(lambda: len(seen) == 60)
+        puller = driver.pullers["y-><driver>"]
+        wait_for(lambda: puller.owed == 60)  # fed and counted (the observer runs before the credit is)
         driver.graph.add_packet("x", 100, 100)
-        (_, _, _, credit, _), _ = far.push.next()
-        assert credit == {"y-><driver>": 60}
-        with pytest.raises(queue.Empty):
-            far.pull.calls.get(timeout=0.3)
+        (_, _, _, credit, _), push2 = far.push.next()
+        assert credit == {"y-><driver>": 60} and puller.credit_calls == 0
+        push2.set_result((1, "g1", {}))
         poll1.set_result(("g1", []))
     finally:
         driver.cancel()

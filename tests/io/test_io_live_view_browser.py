@@ -68,6 +68,13 @@ def _stats(url: str) -> dict:
         return json.load(r)
 
 
+def _number(driver, css: str) -> int:
+    """The integer an element of the page shows now, -1 while there is none (one script call, so atomic)."""
+    text = driver.execute_script("const el = document.querySelector(arguments[0]); return el && el.textContent;",
+                                 css)
+    return int(text) if text and text.strip().isdigit() else -1
+
+
 def _png(data: bytes) -> np.ndarray:
     return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).astype(np.float32)
 
@@ -105,10 +112,11 @@ def test_live_view_in_headless_chromium(tmp_path):
         assert a.shape == b.shape and a.shape[0] > 100 and a.shape[1] > 100  # a picture, not a broken image icon
         assert float(np.abs(a - b).mean()) > 1.0, "the picture did not change between two screenshots"
 
-        # stats update: the tick counter and the source's call count both move
-        tick = lambda: int(driver.find_element(By.ID, "stats-tick").text)  # noqa: E731
-        calls = lambda: int(driver.find_element(  # noqa: E731
-            By.CSS_SELECTOR, '#stats tr[data-node="source"] td:nth-child(4)').text)
+        # stats update: the tick counter and the source's call count both move (read in one script call: the
+        # page replaces the table's rows on every tick, so an element found first may be gone when read)
+        tick = lambda: _number(driver, "#stats-tick")  # noqa: E731
+        calls = lambda: _number(driver, '#stats tr[data-node="source"] td:nth-child(4)')  # noqa: E731
+        _wait(lambda: tick() >= 0 and calls() >= 0, 10, "the stats table")
         t0, c0 = tick(), calls()
         _wait(lambda: tick() >= t0 + 2 and calls() > c0, 10, "the stats table to update")
 

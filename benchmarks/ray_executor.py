@@ -118,7 +118,7 @@ def round_trips(payload: object, n: int, resources: dict) -> dict[str, list[floa
     Returns us per side (``bridge``, ``actor``, ``actor_no_task_events``), without the first tenth of each."""
     actors: dict[str, Any] = {}
     graph = None
-    times: dict[str, list[float]] = {"bridge": [], "actor": [], "actor_no_task_events": []}
+    times: dict[str, list[float]] = {}
     t = 0
     try:
         actors = {"actor": Echo.options(resources=resources).remote(),
@@ -142,6 +142,7 @@ def round_trips(payload: object, n: int, resources: dict) -> dict[str, list[floa
             return out
 
         sides = {"bridge": hops, **{k: lambda block, a=a: bare_calls(a, payload, block) for k, a in actors.items()}}
+        times = {name: [] for name in sides}
         order = list(sides)
         while len(times["bridge"]) < n:
             block = min(INTERLEAVE_BLOCK, n - len(times["bridge"]))

@@ -772,15 +772,16 @@ class Puller:
         self.pulls += 1
 
     def _credit_due(self) -> float:
-        """Seconds until the credit owed should go in a credit-only pull (``inf``: not due)."""
-        if self.credit_call is not None or self.box.edge.dropping or 2 * self.owed < self.box.edge.capacity:
+        """Seconds until the credit owed should go in a credit-only pull (``inf``: not due; without a long poll in
+        flight it goes with the next one, sent at once)."""
+        if (self.poll is None or self.credit_call is not None or self.box.edge.dropping
+                or 2 * self.owed < self.box.edge.capacity):
             return float("inf")
         return self.owed_since + CREDIT_HOLD_S - time.monotonic()
 
     def _idle_wait(self) -> float:
         """How long the idle thread waits for arrivals (lock held): a slice, or until credit owed falls due."""
-        due = self._credit_due() if self.poll is not None else float("inf")
-        return min(IDLE_SLICE_S, max(0.0, due, self.retry_at - time.monotonic()))
+        return min(IDLE_SLICE_S, max(0.0, self._credit_due(), self.retry_at - time.monotonic()))
 
     def _return_credit(self, peer: Any) -> None:
         """The credit owed, now, in a pull that waits for nothing (what it may take is fed like any batch)."""

@@ -305,12 +305,13 @@ class PartRunner:
         (edge id, the sender's incarnation, the batch, ``credit``: the driver accepted that many items of each of
         this part's bridges into it (batches earlier replies carried), counted for incarnation ``credit_for``)."""
         edge_id, incarnation, batch, credit, credit_for = message
-        while not self.started.wait(WAIT_SLICE_S):
+        while not (self.started.is_set() or self.started.wait(WAIT_SLICE_S)):
             if self.aborted:
                 return -1, self.incarnation, {}
         if credit and credit_for == self.incarnation:
             for edge, n in credit.items():
-                self.outboxes[edge].ack(n)
+                if n:
+                    self.outboxes[edge].ack(n)
         replies = self.replies_for.get(edge_id, [])
         wait = bool(replies) and self.graph.is_idle()  # idle: whatever the part does next is this push's work
         for box in replies if wait else ():
@@ -461,6 +462,7 @@ class Pusher:
         self.runner = runner
         self.box = box
         self.peer = runner.peers[box.edge.dst]
+        self.push_call = self.peer.push.remote  # (looked up once: Ray builds the method object on each lookup)
         self.lock = threading.Lock()
         self.flight: Flight | None = None
         self.receiver: str | None = None  # the receiver's incarnation, from its last answer
@@ -477,10 +479,12 @@ class Pusher:
         those batches' credit."""
         if self.flight is not None or self.ended.is_set():
             return
+        if after_feed:
+            self.fed_by = 0.0  # (before the look at the items: one queued after it is submitted by its producer)
+            if not self.box.items and not self.box.done:
+                return  # nothing to send: the next item's producer submits it
         with self.lock:
             now = time.monotonic()
-            if after_feed:
-                self.fed_by = 0.0
             if self.flight is not None or self.runner.aborted or now < self.retry_at or now < self.fed_by:
                 return
             batch = self.box.take(0.0)
@@ -488,10 +492,12 @@ class Pusher:
                 if self.box.finished or self.box.aborted:
                     self.ended.set()
                 return
-            credit = {p.box.edge.id: p.credit(self.receiver) for p in self.replies}
-            tokens = [p.expect() for p in self.replies]  # before the call: its reply may come at once
-            ref = self.peer.push.remote(pack((self.box.edge.id, self.runner.incarnation, batch, credit,
-                                                   self.receiver)))
+            credit: dict[str, int] = {}
+            tokens = []
+            for p in self.replies:  # the token before the call: its reply may come at once
+                credit[p.box.edge.id], token = p.credit_and_expect(self.receiver)
+                tokens.append(token)
+            ref = self.push_call(pack((self.box.edge.id, self.runner.incarnation, batch, credit, self.receiver)))
             flight = self.flight = Flight(ref, batch, time.monotonic(), tokens, credit, self.receiver)
         # one bridge back: its thread, if idle, waits for the reply (with more, the reply may feed another edge,
         # whose credit this push's successor could then miss)
@@ -614,11 +620,15 @@ class Puller:
         self.retry_at = 0.0
 
     def expect(self) -> int:
-        """A transfer that may bring batches of this edge starts; its token (``arrive`` with it exactly once)."""
+        """A transfer that may bring batches of this edge starts; its token (``arrive`` with it exactly once;
+        ``credit_and_expect`` does the same for a push)."""
         with self.cond:
-            self.tokens += 1
-            self.under_way.add(self.tokens)
-            return self.tokens
+            return self._expect_locked()
+
+    def _expect_locked(self) -> int:
+        self.tokens += 1
+        self.under_way.add(self.tokens)
+        return self.tokens
 
     def arrive(self, token: int, incarnation: str | None, batch: list[tuple], reply: bool = False) -> None:
         """Transfer ``token`` answered (``incarnation`` None: it failed) with ``batch`` (maybe []); any thread."""
@@ -627,13 +637,14 @@ class Puller:
             self.arrivals.append((token, incarnation, batch, reply))
             self.cond.notify()
 
-    def credit(self, incarnation: str | None) -> int:
-        """Take the credit owed to ``incarnation`` of the group (0 if it is owed to another one)."""
+    def credit_and_expect(self, incarnation: str | None) -> tuple[int, int]:
+        """For a push to the group: take the credit owed to ``incarnation`` of it (0 if it is owed to another one),
+        and ``expect`` the push's reply (its token)."""
         with self.cond:
-            if incarnation is None or incarnation != self.owed_to:
-                return 0
-            n, self.owed = self.owed, 0
-            return n
+            n = 0
+            if incarnation is not None and incarnation == self.owed_to:
+                n, self.owed = self.owed, 0
+            return n, self._expect_locked()
 
     def refund(self, incarnation: str | None, n: int) -> None:
         """Credit taken for a transfer that failed goes back to the next one (if still owed to the same group)."""

@@ -57,7 +57,16 @@ REPLY_WAIT_S = 0.001  # the longest a push waits for what it sets off, to carry 
 
 
 def payload_bytes(payload: Any) -> int:
-    """Bytes a payload puts on the wire (arrays: their buffer; anything else: its pickle)."""
+    """Bytes a payload puts on the wire (arrays: their buffer; a number: its value's bytes; anything else: its
+    pickle). Numbers skip the pickle: in a lock-step hop it was the process's first use of the pickler, ~10 us
+    (``docs/notes/2026-12-03-s10-issue-15.md``)."""
+    kind = type(payload)
+    if kind is int:
+        return (payload.bit_length() + 8) // 8  # two's complement, with the sign bit
+    if kind is float:
+        return 8
+    if kind is bool:
+        return 1
     if isinstance(payload, np.ndarray):
         return payload.nbytes
     if isinstance(payload, bytes | bytearray | memoryview):
@@ -106,8 +115,8 @@ class Outbox:
 
     def wait_for_space(self, timeout: float | None) -> None:
         """Block (up to ``timeout`` s) until a ``block`` edge has credit; raises ``GraphTimeoutError``."""
-        if self.edge.dropping:
-            return
+        if self.edge.dropping or len(self.items) + self.unacked < self.edge.capacity:
+            return  # (a look without the lock: ``put_packet`` checks again under it)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.cond:
             while len(self.items) + self.unacked >= self.edge.capacity and not self.aborted:

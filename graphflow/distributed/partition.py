@@ -11,6 +11,7 @@ No Ray here: this is plain graph surgery, tested on its own.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from ..config import DEFAULT_QUEUE_SIZE, GraphSpec
 from ..groups import GroupSpec
@@ -29,11 +30,11 @@ class Edge:
     policy: str  # block | drop_oldest | latest_only
     capacity: int  # block: credit (packets in transit); drops: packets the sender keeps
 
-    @property
+    @cached_property  # (read on every transfer: worked out once)
     def id(self) -> str:
         return f"{self.stream}->{self.dst}"
 
-    @property
+    @cached_property
     def dropping(self) -> bool:
         return self.policy != "block"
 

@@ -33,6 +33,20 @@ class _LeaveToRay(Exception):  # noqa: N818 - a signal inside pack
     pass
 
 
+class _NotPlain(Exception):  # noqa: N818 - a signal inside pack
+    pass
+
+
+class _PlainPickler(pickle.Pickler):
+    """The C pickler alone, for a message of builtin types (the usual one: tuples of strings and ints around a
+    batch of small payloads), which it pickles exactly as cloudpickle would, without cloudpickle's Python set-up.
+    The pickler consults ``reducer_override`` only for objects of other types; this one then gives up, and
+    ``pack`` goes the general way (``_Pickler``)."""
+
+    def reducer_override(self, obj: Any) -> Any:
+        raise _NotPlain
+
+
 class _Pickler(cloudpickle.CloudPickler):
     """Ray's cloudpickle, refusing Ray's handles (``pack`` then sends the message as it is)."""
 
@@ -44,6 +58,13 @@ class _Pickler(cloudpickle.CloudPickler):
 
 def pack(message: Any) -> Any:
     """``message`` as pickled bytes when that is cheaper for Ray to move (see the module docstring), else itself."""
+    file = io.BytesIO()
+    try:
+        _PlainPickler(file, protocol=5).dump(message)
+    except _NotPlain:
+        pass
+    else:
+        return file.getvalue() if file.tell() <= INLINE_LIMIT else message
     buffers: list[pickle.PickleBuffer] = []
     file = io.BytesIO()
     try:

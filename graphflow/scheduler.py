@@ -135,6 +135,7 @@ class Scheduler:
                                            self.specialize)
             self.nodes.append(node)
         self.by_name = {n.name: n for n in self.nodes}
+        self.sources = [n for n in self.nodes if n.is_source]  # (``idle`` asks about them alone)
         for node in self.nodes:
             node.block_queues = [q for s in node.out_streams for q in s.consumers if q.blocking]
         self._link_chains()
@@ -342,7 +343,7 @@ class Scheduler:
     def idle(self) -> bool:
         """Nothing ready or running, and no source that could still run (lock held)."""
         return (not self.ready and self.running == 0
-                and not any(n.is_source and not n.closed and not n.throttled() for n in self.nodes))
+                and not any(not n.closed and not n.throttled() for n in self.sources))
 
     def runs_again_within(self, name: str, seconds: float) -> bool:
         """Whether node ``name`` will surely finish another call soon: its readiness rule would give it an input set

@@ -600,7 +600,8 @@ class Puller:
     def __init__(self, runner: PartRunner, box: Inbox) -> None:
         self.runner = runner
         self.box = box
-        self.cond = threading.Condition()
+        self.lock = threading.RLock()  # (held with ``with self.lock``: a Condition's own ``with`` is Python code)
+        self.cond = threading.Condition(self.lock)
         self.arrivals: deque[tuple[int, str | None, list[tuple], bool]] = deque()  # (token, incarnation, batch, reply)
         self.under_way: set[int] = set()  # tokens of transfers that may still bring this edge's batches
         self.tokens = 0
@@ -622,7 +623,7 @@ class Puller:
     def expect(self) -> int:
         """A transfer that may bring batches of this edge starts; its token (``arrive`` with it exactly once;
         ``credit_and_expect`` does the same for a push)."""
-        with self.cond:
+        with self.lock:
             return self._expect_locked()
 
     def _expect_locked(self) -> int:
@@ -632,7 +633,7 @@ class Puller:
 
     def arrive(self, token: int, incarnation: str | None, batch: list[tuple], reply: bool = False) -> None:
         """Transfer ``token`` answered (``incarnation`` None: it failed) with ``batch`` (maybe []); any thread."""
-        with self.cond:
+        with self.lock:
             self.under_way.discard(token)
             self.arrivals.append((token, incarnation, batch, reply))
             self.cond.notify()
@@ -640,7 +641,7 @@ class Puller:
     def credit_and_expect(self, incarnation: str | None) -> tuple[int, int]:
         """For a push to the group: take the credit owed to ``incarnation`` of it (0 if it is owed to another one),
         and ``expect`` the push's reply (its token)."""
-        with self.cond:
+        with self.lock:
             n = 0
             if incarnation is not None and incarnation == self.owed_to:
                 n, self.owed = self.owed, 0
@@ -649,7 +650,7 @@ class Puller:
     def refund(self, incarnation: str | None, n: int) -> None:
         """Credit taken for a transfer that failed goes back to the next one (if still owed to the same group)."""
         if n:
-            with self.cond:
+            with self.lock:
                 if incarnation == self.owed_to:
                     self._owe_locked(n)
 
@@ -658,7 +659,7 @@ class Puller:
         waits for the reply (``_wait_replies``) and handles it itself (``Pusher.answer``), sparing the hand-off from
         Ray's completion callback to this thread (~0.1 ms a round trip). False: it is busy (it could be delivering
         into a full queue, and the reply returns credit), the caller leaves the reply to the callback."""
-        with self.cond:
+        with self.lock:
             if not self.idle:
                 return False
             self.awaiting.append((pusher, flight))
@@ -701,7 +702,7 @@ class Puller:
         return answered
 
     def wake(self) -> None:
-        with self.cond:
+        with self.lock:
             self.cond.notify()
 
     def run(self) -> None:
@@ -712,14 +713,14 @@ class Puller:
         try:
             while not runner.aborted and not box.closed:
                 self._poll(peer)
-                with self.cond:
+                with self.lock:
                     if not self.arrivals:  # (``awaiting`` fills only while idle, and is taken right after)
                         self.idle = True
                         self.cond.wait(self._idle_wait())
                         self.idle = False
                     awaiting, self.awaiting = self.awaiting, []
                 answered = self._wait_replies(awaiting) if awaiting else []
-                with self.cond:
+                with self.lock:
                     arrivals = list(self.arrivals)
                     self.arrivals.clear()
                 for token, incarnation, batch, reply in arrivals:
@@ -750,7 +751,7 @@ class Puller:
         except (BridgeAborted, RuntimeError):
             return
         runner.changed.set()  # the edge has closed: the part's finish loop may go on now, not at its next slice
-        with self.cond:
+        with self.lock:
             ack, ack_for = self.owed, self.owed_to
         if ack and not runner.aborted:
             try:
@@ -802,7 +803,7 @@ class Puller:
     def _pull(self, peer: Any, timeout: float) -> tuple[int, Any]:
         """Send a pull carrying the credit owed (waiting up to ``timeout`` s for items over there); returns its
         token and ref (its reply arrives through ``_polled``)."""
-        with self.cond:
+        with self.lock:
             ack, ack_for = self.owed, self.owed_to
             self.owed = 0
         token = self.expect()
@@ -822,7 +823,7 @@ class Puller:
         self.arrive(token, incarnation, batch)
 
     def _owe(self, incarnation: str | None, credit: int) -> None:
-        with self.cond:
+        with self.lock:
             if incarnation != self.owed_to:  # a restarted group: the old one's credit is gone with it
                 self.owed, self.owed_to = 0, incarnation
             self._owe_locked(credit)
@@ -839,7 +840,7 @@ class Puller:
         if not box.waiting_early:
             self.settle_after = None
             return
-        with self.cond:
+        with self.lock:
             if self.settle_after is None:
                 self.settle_after = self.tokens
             if any(t <= self.settle_after for t in self.under_way):

@@ -91,9 +91,10 @@ class BridgeAborted(Exception):  # noqa: N818 - a signal between bridge threads
 class Outbox:
     def __init__(self, edge: Edge) -> None:
         self.edge = edge
-        lock = threading.RLock()
-        self.cond = threading.Condition(lock)  # the takers (transport) wait on it for items...
-        self.credit = threading.Condition(lock)  # ...the producers for credit (``block``): a wake for whom it concerns
+        self.lock = threading.RLock()  # (held with ``with self.lock``: a Condition's own ``with`` is Python code)
+        self.cond = threading.Condition(self.lock)  # the takers (transport) wait on it for items...
+        self.credit = threading.Condition(self.lock)  # ...the producers for credit (``block``): a wake for whom
+        # it concerns
         self.items: deque[tuple] = deque()
         self.seq = 0
         self.unacked = 0  # block: items taken for transfer, not yet accepted by the receiver
@@ -118,7 +119,7 @@ class Outbox:
         if self.edge.dropping or len(self.items) + self.unacked < self.edge.capacity:
             return  # (a look without the lock: ``put_packet`` checks again under it)
         deadline = None if timeout is None else time.monotonic() + timeout
-        with self.cond:
+        with self.lock:
             while len(self.items) + self.unacked >= self.edge.capacity and not self.aborted:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
@@ -130,7 +131,7 @@ class Outbox:
 
     def put_packet(self, ts: int, payload: Any) -> None:
         payload = _wire(payload)
-        with self.cond:
+        with self.lock:
             if self.aborted or self.done:
                 return
             if self.edge.dropping:
@@ -158,7 +159,7 @@ class Outbox:
 
     def put_bound(self, ts: int) -> None:
         """A bound-only message; consecutive bounds collapse into the last one."""
-        with self.cond:
+        with self.lock:
             if self.aborted or self.done or ts <= self.last_bound:
                 return
             self.last_bound = ts
@@ -173,7 +174,7 @@ class Outbox:
             self.on_ready()
 
     def abort(self) -> None:
-        with self.cond:
+        with self.lock:
             self.aborted = True
             self.cond.notify_all()
             self.credit.notify_all()
@@ -205,13 +206,13 @@ class Outbox:
     def claim(self, seconds: float) -> None:
         """A push reply will take this edge's items within ``seconds``: until then (or ``release``) a long poll
         leaves them. Bounded, so a claim whose push is held up (back-pressure) cannot stop the edge."""
-        with self.cond:
+        with self.lock:
             self.claims += 1
             self.claimed_until = max(self.claimed_until, time.monotonic() + seconds)
 
     def release(self) -> None:
         """The claiming reply has taken what it carries; a long poll may take what came after."""
-        with self.cond:
+        with self.lock:
             self.claims -= 1
             if self.claims == 0:
                 self.claimed_until = 0.0
@@ -223,7 +224,7 @@ class Outbox:
         that may not go yet (a linger; a claim by a reply, for a long poll) are waited out, however long
         ``timeout`` (both are bounded); with ``timeout`` 0 they are left ([]). ``reply``: taken for a push reply
         (piggyback; counted in ``piggybacked``)."""
-        with self.cond:
+        with self.lock:
             deadline = time.monotonic() + timeout
             while not self.aborted:
                 if not self.items:
@@ -245,10 +246,13 @@ class Outbox:
                 self.held += 1
                 return []
             batch = []
+            packets = 0
             for _ in range(min(MAX_BATCH, len(self.items))):  # numbered as they leave: drops leave no gap
                 self.seq += 1
-                batch.append((self.seq, *self.items.popleft()))
-            self.queued_packets -= sum(1 for item in batch if item[2] == PACKET)
+                item = self.items.popleft()
+                packets += item[1] == PACKET
+                batch.append((self.seq, *item))
+            self.queued_packets -= packets
             if not self.edge.dropping:
                 self.unacked += len(batch)
             if batch:
@@ -258,7 +262,7 @@ class Outbox:
 
     def ack(self, n: int, lost: int = 0) -> None:
         """The receiver accepted ``n`` items of a taken batch (``lost`` of them never arrived: its actor died)."""
-        with self.cond:
+        with self.lock:
             if not self.edge.dropping:
                 self.unacked = max(0, self.unacked - n)
             self.lost += lost
@@ -267,11 +271,11 @@ class Outbox:
     @property
     def finished(self) -> bool:
         """DONE was queued and has been taken."""
-        with self.cond:
+        with self.lock:
             return self.done and not self.items
 
     def stats(self) -> dict[str, Any]:
-        with self.cond:
+        with self.lock:
             return {"stream": self.edge.stream, "from": self.edge.src, "to": self.edge.dst,
                     "policy": self.edge.policy, "capacity": self.edge.capacity, "packets": self.packets,
                     "bytes": self.bytes, "drops": self.drops, "bounds": self.bounds, "batches": self.batches,

@@ -297,7 +297,8 @@ class PartRunner:
     @ray.method(enable_task_events=False)  # see the module docstring
     def push(self, message: Push | bytes) -> Any:
         """The Ray call: ``_push`` of the message, both ways through ``wire`` (bytes where that is cheaper)."""
-        return pack(self._push(unpack(message)))
+        reply = self._push(unpack(message))
+        return pack(reply, reply[2].values())
 
     def _push(self, message: Push) -> tuple[int, str, dict[str, list[tuple]]]:
         """Accept a batch into the engine; returns (items accepted or -1 if this part failed or ended, this
@@ -346,7 +347,8 @@ class PartRunner:
     @ray.method(enable_task_events=False)
     def pull(self, message: Pull | bytes) -> Any:
         """The Ray call: ``_pull`` of the message, both ways through ``wire``."""
-        return pack(self._pull(unpack(message)))
+        reply = self._pull(unpack(message))
+        return pack(reply, (reply[1],))
 
     def _pull(self, message: Pull) -> tuple[str, list[tuple]]:
         """A long poll (edge id, ack, ack_for, timeout): the driver accepted ``ack`` more items of this edge
@@ -497,7 +499,8 @@ class Pusher:
             for p in self.replies:  # the token before the call: its reply may come at once
                 credit[p.box.edge.id], token = p.credit_and_expect(self.receiver)
                 tokens.append(token)
-            ref = self.push_call(pack((self.box.edge.id, self.runner.incarnation, batch, credit, self.receiver)))
+            ref = self.push_call(pack((self.box.edge.id, self.runner.incarnation, batch, credit, self.receiver),
+                                      (batch,)))
             flight = self.flight = Flight(ref, batch, time.monotonic(), tokens, credit, self.receiver)
         # one bridge back: its thread, if idle, waits for the reply (with more, the reply may feed another edge,
         # whose credit this push's successor could then miss)
@@ -755,7 +758,7 @@ class Puller:
             ack, ack_for = self.owed, self.owed_to
         if ack and not runner.aborted:
             try:
-                peer.pull.remote(pack((box.edge.id, ack, ack_for, 0.0)))  # the last credit, unanswered
+                peer.pull.remote(pack((box.edge.id, ack, ack_for, 0.0), ()))  # the last credit, unanswered
             except RayActorError:
                 pass
 
@@ -807,7 +810,7 @@ class Puller:
             ack, ack_for = self.owed, self.owed_to
             self.owed = 0
         token = self.expect()
-        ref = peer.pull.remote(pack((self.box.edge.id, ack, ack_for, timeout)))
+        ref = peer.pull.remote(pack((self.box.edge.id, ack, ack_for, timeout), ()))
         ref.future().add_done_callback(lambda fut: self._polled(fut, token, ack, ack_for, timeout > 0))
         return token, ref
 

@@ -98,6 +98,7 @@ class Scheduler:
         self.workers: list[threading.Thread] = []
         self.streams: dict[str, StreamRuntime] = {}
         self.nodes: list[NodeRuntime] = []
+        self.sources: list[NodeRuntime] = []  # the nodes without inputs (``idle`` asks about them alone)
         self.graph_inputs: dict[str, StreamRuntime] = {}
         self.blocked_feeders: dict[str, int] = {}  # graph input -> callers now blocked in add_packet on it
         self.deadlock_reliefs = 0
@@ -135,7 +136,7 @@ class Scheduler:
                                            self.specialize)
             self.nodes.append(node)
         self.by_name = {n.name: n for n in self.nodes}
-        self.sources = [n for n in self.nodes if n.is_source]  # (``idle`` asks about them alone)
+        self.sources = [n for n in self.nodes if n.is_source]
         for node in self.nodes:
             node.block_queues = [q for s in node.out_streams for q in s.consumers if q.blocking]
         self._link_chains()

@@ -64,6 +64,8 @@ AWAIT_REPLY_S = 0.005  # a Puller thread waits this long for a push reply itself
 PULL_GIVE_UP_S = 30.0  # a long poll unanswered this long (its group hangs): ask again
 LONG_POLL_MAX_S = 0.8  # an idle edge's long poll waits up to this long (each empty one twice the last)
 CREDIT_HOLD_S = AWAIT_REPLY_S  # half an edge's credit owed this long, no push took it: a credit-only pull
+# the messages' own fields are exact str / int / float / None (``wire.pack`` marshals them; only batches' payloads
+# are the application's)
 Push = tuple[str, str, list[tuple], dict[str, int], str | None]  # edge id, sender incarnation, batch, credit, for
 Pull = tuple[str, int, str | None, float]  # edge id, credit, for (incarnation), timeout s
 
@@ -441,7 +443,7 @@ class Flight:
     ref: Any
     batch: list[tuple]
     sent_at: float  # monotonic s
-    tokens: list[int]  # one per Pusher.replies: Puller.expect
+    tokens: list[int]  # one per Pusher.replies: Puller.credit_and_expect
     credit: dict[str, int]  # returned with it, per bridge back...
     credit_for: str | None  # ...to this incarnation of the receiver
     resolved: bool = False  # the pullers heard how it ended
@@ -456,7 +458,7 @@ class Pusher:
     callback) returns the credit and submits whatever queued up meanwhile as the next batch, so a busy edge
     batches by itself. ``watch`` (one thread per edge) only handles the slow cases: a retry after a failed
     transfer, and a receiver that restarted while a call to its dead incarnation was in flight. In the driver
-    the call also returns the credit of the group's bridges back (``Puller.credit``), and its reply carries
+    the call also returns the credit of the group's bridges back (``Puller.credit_and_expect``), and its reply carries
     their batches (handed to the ``Puller``s).
     """
 
@@ -623,13 +625,8 @@ class Puller:
         self.idle = False  # ...taken only while it waits for work (so it is never delivering into a full queue)
         self.retry_at = 0.0
 
-    def expect(self) -> int:
-        """A transfer that may bring batches of this edge starts; its token (``arrive`` with it exactly once;
-        ``credit_and_expect`` does the same for a push)."""
-        with self.lock:
-            return self._expect_locked()
-
     def _expect_locked(self) -> int:
+        """A transfer that may bring batches of this edge starts; its token (``arrive`` with it exactly once)."""
         self.tokens += 1
         self.under_way.add(self.tokens)
         return self.tokens
@@ -643,7 +640,7 @@ class Puller:
 
     def credit_and_expect(self, incarnation: str | None) -> tuple[int, int]:
         """For a push to the group: take the credit owed to ``incarnation`` of it (0 if it is owed to another one),
-        and ``expect`` the push's reply (its token)."""
+        and a token for the push's reply (``_expect_locked``)."""
         with self.lock:
             n = 0
             if incarnation is not None and incarnation == self.owed_to:
@@ -809,7 +806,7 @@ class Puller:
         with self.lock:
             ack, ack_for = self.owed, self.owed_to
             self.owed = 0
-        token = self.expect()
+            token = self._expect_locked()
         ref = peer.pull.remote(pack((self.box.edge.id, ack, ack_for, timeout), ()))
         ref.future().add_done_callback(lambda fut: self._polled(fut, token, ack, ack_for, timeout > 0))
         return token, ref

@@ -57,12 +57,12 @@ REPLY_WAIT_S = 0.001  # the longest a push waits for what it sets off, to carry 
 
 
 def payload_bytes(payload: Any) -> int:
-    """Bytes a payload puts on the wire (arrays: their buffer; a number: its value's bytes; anything else: its
-    pickle). Numbers skip the pickle: in a lock-step hop it was the process's first use of the pickler, ~10 us
-    (``docs/notes/2026-12-03-s10-issue-15.md``)."""
+    """About the bytes a payload puts on the wire, for the statistics (arrays: their buffer; a number: its
+    value's bytes; anything else: its pickle). Numbers skip the pickle: in a lock-step hop it was the process's
+    first use of the pickler, ~10 us (``docs/notes/2026-12-03-s10-issue-15.md``)."""
     kind = type(payload)
     if kind is int:
-        return (payload.bit_length() + 8) // 8  # two's complement, with the sign bit
+        return (payload.bit_length() + 8) // 8  # with a sign bit (one byte more than -128 needs: a statistic)
     if kind is float:
         return 8
     if kind is bool:
@@ -93,8 +93,7 @@ class Outbox:
         self.edge = edge
         self.lock = threading.RLock()  # (held with ``with self.lock``: a Condition's own ``with`` is Python code)
         self.cond = threading.Condition(self.lock)  # the takers (transport) wait on it for items...
-        self.credit = threading.Condition(self.lock)  # ...the producers for credit (``block``): a wake for whom
-        # it concerns
+        self.credit = threading.Condition(self.lock)  # ...the producers for credit (``block``)
         self.items: deque[tuple] = deque()
         self.seq = 0
         self.unacked = 0  # block: items taken for transfer, not yet accepted by the receiver

@@ -21,10 +21,10 @@ path; so does anything cloudpickle refuses (Ray then reports it as before), and 
 (``ObjectRef``, ``ActorHandle``): Ray serialises those itself, registering the receiver as a borrower, where a
 pickle of ours would pin the object for the life of the worker.
 
-``unpack`` unmarshals or unpickles (by the first byte: pickle's PROTO opcode), which the runtime does nowhere else
-(``tests/badinput/test_badinput_security.py`` names this module as its one exception): the bytes come only from
-the graph's own actors over Ray, which unpickles every call argument and reply itself, so this opens no new way
-in.
+``unpack`` unmarshals or unpickles (by the first byte: pickle's PROTO opcode, ``PICKLE_FIRST_BYTE``), which the
+runtime does nowhere else (``tests/badinput/test_badinput_security.py`` names this module as its one exception):
+the bytes come only from the graph's own actors over Ray, which unpickles every call argument and reply itself,
+so this opens no new way in.
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ RAY_HANDLES = (ObjectRef, ActorHandle)  # left to Ray's own serialiser (see the 
 PAYLOAD = 3  # an item's payload field (``bridge.py``: (seq, ts_us, kind, payload, put_ns))
 # payloads marshal keeps as they are (exact types: marshal writes any other buffer, a numpy scalar say, as bytes)
 MARSHAL_PAYLOADS = frozenset({int, float, str, bytes, bool, type(None)})
-PICKLE_FIRST_BYTE = 0x80  # pickle's PROTO opcode; a marshalled message starts with a type code, never this
+PICKLE_FIRST_BYTE = 0x80  # pickle's PROTO opcode; marshal's first byte is a type code (maybe with its FLAG_REF bit,
+# 0x80, set), and no type code is 0, so it is never exactly this
 
 
 class _LeaveToRay(Exception):  # noqa: N818 - a signal inside pack
@@ -52,6 +53,11 @@ class _LeaveToRay(Exception):  # noqa: N818 - a signal inside pack
 
 class _NotPlain(Exception):  # noqa: N818 - a signal inside pack
     pass
+
+
+def _not_plain(buffer: pickle.PickleBuffer) -> None:
+    """A ``PickleBuffer``, which the C pickler handles itself: the general way keeps it out of band."""
+    raise _NotPlain
 
 
 class _PlainPickler(pickle.Pickler):
@@ -78,11 +84,15 @@ def pack(message: Any, batches: Iterable[list[tuple]]) -> Any:
     ``batches``: the item lists in it (``()``: none), the one part of a message that is not the bridge's own: their
     payloads are the application's; the rest is made of strings, numbers, None, tuples, lists and dicts of them."""
     if all(type(item[PAYLOAD]) in MARSHAL_PAYLOADS for batch in batches for item in batch):
-        data = marshal.dumps(message)
-        return data if len(data) <= INLINE_LIMIT else message
+        try:
+            data = marshal.dumps(message)
+        except ValueError:  # a field of another type (see ``Push``/``Pull`` in actor.py): the pickler takes it
+            pass
+        else:
+            return data if len(data) <= INLINE_LIMIT else message
     file = io.BytesIO()
     try:
-        _PlainPickler(file, protocol=5).dump(message)
+        _PlainPickler(file, protocol=5, buffer_callback=_not_plain).dump(message)
     except Exception:  # noqa: BLE001 - _NotPlain, or what the C pickler refuses: the general way decides
         pass
     else:

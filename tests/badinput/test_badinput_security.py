@@ -83,9 +83,9 @@ def test_every_torch_load_is_weights_only():
     assert not bad, f"torch.load without weights_only=True: {bad}"
 
 
-# The one exception: the Ray bridges' messages (graphflow/distributed/wire.py). They come only from the graph's own
-# actors over Ray, which unpickles every call argument and reply itself; pickling (or marshalling) them in the
-# bridge moves that step out of Ray's serialiser, it opens no new way in.
+# The one exception (two calls): the Ray bridges' messages (graphflow/distributed/wire.py). They come only from the
+# graph's own actors over Ray, which unpickles every call argument and reply itself; pickling (or marshalling) them
+# in the bridge moves that step out of Ray's serialiser, it opens no new way in.
 PICKLE_ALLOWED = {("graphflow/distributed/wire.py", "pickle.loads"), ("graphflow/distributed/wire.py", "marshal.loads")}
 
 

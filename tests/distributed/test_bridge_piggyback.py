@@ -8,7 +8,9 @@ import concurrent.futures
 import queue
 import threading
 import time
+from http import HTTPStatus
 
+import numpy as np
 import pytest
 from ray.exceptions import GetTimeoutError
 
@@ -18,7 +20,7 @@ from graphflow.distributed import DRIVER, actor, partition
 from graphflow.distributed.actor import PartRunner
 from graphflow.distributed.bridge import DONE_US, PACKET, Inbox, Outbox
 from graphflow.distributed.partition import Edge, downstream_streams
-from graphflow.distributed.wire import unpack
+from graphflow.distributed.wire import pack, unpack
 from graphflow.validate import validate
 
 HOP = {"input_streams": ["x"], "output_streams": ["y"], "groups": {"far": {}},
@@ -284,6 +286,33 @@ def test_a_push_from_the_driver_replies_with_what_it_sets_off():
         assert replies[-5:] == [[seq] for seq in range(16, 21)]  # once the engine trusts PassThrough to be light
         out = far.outboxes["y-><driver>"].stats()
         assert out["piggybacked"] == out["batches"] and out["in_transit"] == 1  # the last one's credit is owed
+    finally:
+        far.cancel()
+
+
+AWKWARD = [np.float32(1.5), np.int64(3), bytearray(b"ab"), HTTPStatus.OK, (1, 2), 7, 2.5, "s", b"b", True]
+
+
+def test_the_group_side_keeps_payload_types_in_push_replies_and_pulls():
+    """Both of the group's replies as Ray sees them (``push``/``pull`` with packed messages): a payload marshal would
+    turn into bytes (a numpy scalar, a bytearray) or an int subclass comes back as itself, whichever call carries
+    it."""
+    far = PartRunner(partition(validate(load_graph(HOP)))["far"])
+    far.start({}, peers={})
+    try:
+        carried = []
+        for seq, payload in enumerate(AWKWARD, 1):
+            message = ("x->far", "d1", [(seq, seq, PACKET, payload, 0)], {"y-><driver>": 1 if seq > 1 else 0},
+                       far.incarnation)
+            _, _, batches = unpack(far.push(pack(message, (message[2],))))
+            carried += [it[3] for it in batches.get("y-><driver>", [])]
+        box = far.outboxes["y-><driver>"]
+        box.ack(box.unacked)
+        for ts, payload in enumerate(AWKWARD, 100):  # queued by the group itself: only a pull takes them
+            box.put_packet(ts, payload)
+        _, pulled = unpack(far.pull(pack(("y-><driver>", 0, far.incarnation, 0.5), ())))
+        for got in (carried, [it[3] for it in pulled]):
+            assert [(type(p), p) for p in got] == [(type(p), p) for p in AWKWARD]
     finally:
         far.cancel()
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import threading
+from http import HTTPStatus
 from pathlib import Path
 
 import cv2
@@ -98,6 +99,15 @@ def test_same_packets_as_threads(clean, yaml, stream, feed, lockstep):
     got = run(ray_graph(yaml), stream, feed, lockstep)
     assert got == expected
     assert len(expected) > 0
+
+
+def test_payload_types_survive_the_bridges(clean):
+    """Through group -> group pushes, push replies and long polls: a numpy scalar, a bytearray or an int subclass
+    arrives as itself (marshal, the bridges' cheapest writer, would make bytes of the first two)."""
+    kinds = [np.float32(1.5), np.int64(3), bytearray(b"ab"), HTTPStatus.OK, (1, 2), 7, 2.5, "s", b"b", True]
+    feed = [(t, kinds[t % len(kinds)]) for t in range(20 * len(kinds))]
+    got = run(ray_graph(CHAIN), "z", feed)
+    assert [(ts, type(p), p) for ts, p in got] == [(ts, type(p), p) for ts, p in feed]
 
 
 def test_bounds_cross_the_bridge_so_a_join_fires_before_the_end(clean):

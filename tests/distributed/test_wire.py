@@ -36,7 +36,7 @@ def test_small_array_free_messages_travel_as_bytes_and_come_back_equal(payload):
 @pytest.mark.parametrize("payload", [7, -(2**70), 2.5, "té\u20acxt", b"raw", True, False, None])
 def test_plain_scalar_payloads_are_marshalled_and_keep_their_types(payload):
     sent = packed(message(payload))
-    assert isinstance(sent, bytes) and sent[0] != pickle.PROTO[0]  # marshal: its first byte is a type code
+    assert isinstance(sent, bytes) and sent[0] != pickle.PROTO[0]  # marshal: a type code (+ FLAG_REF), never 0x80
     back = unpack(sent)
     assert back == message(payload) and type(back[2][0][3]) is type(payload)
 
@@ -81,6 +81,17 @@ def test_messages_holding_ray_handles_are_left_to_ray():
 def test_what_the_plain_pickler_refuses_goes_the_general_way():
     """A memoryview: the C pickler refuses it; cloudpickle (as through Ray itself) sends its bytes."""
     assert unpack(packed(message(memoryview(b"cd"))))[2][0][3] == b"cd"
+
+
+def test_a_pickle_buffer_stays_out_of_band():
+    m = message(pickle.PickleBuffer(b"abc"))
+    assert packed(m) is m  # as before the plain pickler: Ray moves the buffer itself
+
+
+def test_a_message_field_marshal_refuses_is_pickled():
+    m = ("a->g", Flag.ON, [], {}, None)  # not a field the bridges send today: the writer must still cope
+    sent = pack(m, (m[2],))
+    assert isinstance(sent, bytes) and sent[0] == pickle.PROTO[0] and unpack(sent)[1] is Flag.ON
 
 
 def test_what_cloudpickle_refuses_is_left_to_ray():

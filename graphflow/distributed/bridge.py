@@ -110,16 +110,17 @@ class Outbox:
         self.claimed_until = 0.0  # ...until then at the latest (monotonic s): a claim never holds items for long
 
     # ---- producer side (engine worker threads) ------------------------------------------------------------
-    def space(self) -> bool:
-        return not self.edge.dropping and len(self.items) + self.unacked < self.edge.capacity
+    def _full(self) -> bool:
+        """A ``block`` edge's credit is used up: ``capacity`` items queued here or in transit."""
+        return len(self.items) + self.unacked >= self.edge.capacity
 
     def wait_for_space(self, timeout: float | None) -> None:
         """Block (up to ``timeout`` s) until a ``block`` edge has credit; raises ``GraphTimeoutError``."""
-        if self.edge.dropping or len(self.items) + self.unacked < self.edge.capacity:
+        if self.edge.dropping or not self._full():
             return  # (a look without the lock: ``put_packet`` checks again under it)
         deadline = None if timeout is None else time.monotonic() + timeout
         with self.lock:
-            while len(self.items) + self.unacked >= self.edge.capacity and not self.aborted:
+            while self._full() and not self.aborted:
                 left = None if deadline is None else deadline - time.monotonic()
                 if left is not None and left <= 0:
                     raise GraphTimeoutError(
@@ -137,7 +138,7 @@ class Outbox:
                 while self.queued_packets >= self.edge.capacity:
                     self._drop_oldest_packet()
             else:
-                while len(self.items) + self.unacked >= self.edge.capacity and not self.aborted:
+                while self._full() and not self.aborted:
                     self.credit.wait(WAIT_SLICE_S)
             self.items.append((ts, PACKET, payload, time.time_ns()))
             self.queued_packets += 1
@@ -195,7 +196,7 @@ class Outbox:
         if self.more_coming is None or self.done or not self.items:
             return False
         n = len(self.items)
-        if n >= MAX_BATCH or n + self.unacked >= self.edge.capacity:
+        if n >= MAX_BATCH or self._full():
             return False
         if time.time_ns() - self.items[0][3] >= LINGER_S * 1e9:
             return False

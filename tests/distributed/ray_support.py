@@ -13,8 +13,10 @@ import os
 import signal
 import threading
 import time
+from http import HTTPStatus
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 import ray
@@ -30,6 +32,9 @@ RAY_CPUS = 2
 OBJECT_STORE_BYTES = 200 * 2**20
 RAY_OPTIONS = {"num_cpus": RAY_CPUS, "include_dashboard": False, "object_store_memory": OBJECT_STORE_BYTES,
                "log_to_driver": False, "configure_logging": False}
+# payloads whose type a bridge must keep: marshal (the bridges' cheapest writer) would make bytes of the numpy
+# scalars and the bytearray, an exact-type check must not take the IntEnum for an int; then plain ones
+AWKWARD_PAYLOADS = [np.float32(1.5), np.int64(3), bytearray(b"ab"), HTTPStatus.OK, (1, 2), 7, 2.5, "s", b"b", True]
 TEST_TIMEOUT_S = 60  # each test; a hang fails the test instead of the CI run
 LOG_FILES = ("raylet.err", "raylet.out", "gcs_server.err", "gcs_server.out")
 

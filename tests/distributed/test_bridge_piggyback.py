@@ -8,11 +8,10 @@ import concurrent.futures
 import queue
 import threading
 import time
-from http import HTTPStatus
 
-import numpy as np
 import pytest
 from ray.exceptions import GetTimeoutError
+from ray_support import AWKWARD_PAYLOADS
 
 from graphflow import Graph, GraphError
 from graphflow.config import load_graph
@@ -290,9 +289,6 @@ def test_a_push_from_the_driver_replies_with_what_it_sets_off():
         far.cancel()
 
 
-AWKWARD = [np.float32(1.5), np.int64(3), bytearray(b"ab"), HTTPStatus.OK, (1, 2), 7, 2.5, "s", b"b", True]
-
-
 def test_the_group_side_keeps_payload_types_in_push_replies_and_pulls():
     """Both of the group's replies as Ray sees them (``push``/``pull`` with packed messages): a payload marshal would
     turn into bytes (a numpy scalar, a bytearray) or an int subclass comes back as itself, whichever call carries
@@ -301,18 +297,18 @@ def test_the_group_side_keeps_payload_types_in_push_replies_and_pulls():
     far.start({}, peers={})
     try:
         carried = []
-        for seq, payload in enumerate(AWKWARD, 1):
+        for seq, payload in enumerate(AWKWARD_PAYLOADS, 1):
             message = ("x->far", "d1", [(seq, seq, PACKET, payload, 0)], {"y-><driver>": 1 if seq > 1 else 0},
                        far.incarnation)
             _, _, batches = unpack(far.push(pack(message, (message[2],))))
             carried += [it[3] for it in batches.get("y-><driver>", [])]
         box = far.outboxes["y-><driver>"]
         box.ack(box.unacked)
-        for ts, payload in enumerate(AWKWARD, 100):  # queued by the group itself: only a pull takes them
+        for ts, payload in enumerate(AWKWARD_PAYLOADS, 100):  # queued by the group itself: only a pull takes them
             box.put_packet(ts, payload)
         _, pulled = unpack(far.pull(pack(("y-><driver>", 0, far.incarnation, 0.5), ())))
         for got in (carried, [it[3] for it in pulled]):
-            assert [(type(p), p) for p in got] == [(type(p), p) for p in AWKWARD]
+            assert [(type(p), p) for p in got] == [(type(p), p) for p in AWKWARD_PAYLOADS]
     finally:
         far.cancel()
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import dataclasses
 import threading
-from http import HTTPStatus
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
 import yaml
+from ray_support import AWKWARD_PAYLOADS
 
 from graphflow import Graph
 from graphflow.config import load_graph
@@ -104,7 +104,7 @@ def test_same_packets_as_threads(clean, yaml, stream, feed, lockstep):
 def test_payload_types_survive_the_bridges(clean):
     """Through group -> group pushes, push replies and long polls: a numpy scalar, a bytearray or an int subclass
     arrives as itself (marshal, the bridges' cheapest writer, would make bytes of the first two)."""
-    kinds = [np.float32(1.5), np.int64(3), bytearray(b"ab"), HTTPStatus.OK, (1, 2), 7, 2.5, "s", b"b", True]
+    kinds = AWKWARD_PAYLOADS
     feed = [(t, kinds[t % len(kinds)]) for t in range(20 * len(kinds))]
     got = run(ray_graph(CHAIN), "z", feed)
     assert [(ts, type(p), p) for ts, p in got] == [(ts, type(p), p) for ts, p in feed]
